@@ -1,0 +1,100 @@
+"""The `tinygen` command line: a thin click layer over the package.
+
+Each command lives in its own module under tinygen/commands/ and exposes a
+click command named `command`. This module only registers them and turns
+errors into the exit-status contract:
+
+  0 success, 1 a mismatch or failed check, 2 bad input or usage
+  (one line on stderr, never a traceback; TINYGEN_DEBUG=1 shows it).
+"""
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+
+import click
+
+from tinygen import __version__
+from tinygen.errors import CheckFailed, TinygenError
+
+# Order is the order `tinygen --help` lists them: the main job first.
+COMMANDS = [
+    "inspect", "run", "compare",          # model -> reference interpreter
+    "generate", "build",                  # C project for a target
+    "emulate", "flash", "verify", "profile",  # the device
+    "train", "quantize",                  # data -> int8 model
+]
+
+
+class _LazyGroup(click.Group):
+    """Imports a command's module only when it is used (TensorFlow stays unloaded)."""
+
+    def list_commands(self, ctx):
+        return list(COMMANDS)
+
+    def get_command(self, ctx, name):
+        if name not in COMMANDS:
+            return None
+        module = importlib.import_module(f"tinygen.commands.{name}")
+        return module.command
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="tinygen")
+def cli():
+    """tinygen: take a small int8 network to a microcontroller and prove it runs
+    there bit for bit as on the host.
+
+    \b
+    Typical flow:
+      tinygen train data.csv -o model.keras
+      tinygen quantize model.keras --calibration data.csv -o model.tflite
+      tinygen generate model.tflite -o out/ --target mps2-an386
+      tinygen build out/
+      tinygen emulate mps2-an386 --bootloader --serial tcp:127.0.0.1:4444 &
+      tinygen flash out/build/firmware.bin --port socket://127.0.0.1:4444
+      tinygen verify model.tflite --port socket://127.0.0.1:4444 --random 8
+
+    Exit status: 0 success, 1 mismatch or failed check, 2 bad input or usage.
+    """
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def main(argv=None) -> None:
+    debug = bool(os.environ.get("TINYGEN_DEBUG"))
+    try:
+        rv = cli.main(args=argv, prog_name="tinygen", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        _fail("aborted", 130)
+    except click.ClickException as exc:  # usage errors: click's own message, status 2
+        exc.show()
+        sys.exit(2)
+    except TinygenError as exc:
+        if debug:
+            raise
+        _fail(str(exc), exc.exit_code)
+    except CheckFailed as exc:
+        if debug:
+            raise
+        _fail(str(exc), exc.exit_code)
+    except KeyboardInterrupt:
+        _fail("interrupted", 130)
+    except BrokenPipeError:
+        sys.exit(1)
+    except Exception as exc:  # a bug in tinygen, not the user's input
+        if debug:
+            raise
+        _fail(f"internal error ({type(exc).__name__}: {exc}); rerun with TINYGEN_DEBUG=1 for the traceback "
+              "and report it", 3)
+    sys.exit(rv if isinstance(rv, int) else 0)
+
+
+if __name__ == "__main__":
+    main()
