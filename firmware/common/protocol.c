@@ -90,15 +90,21 @@ int tg_proto_read_header(tg_frame_header *header)
     }
 }
 
-int tg_proto_read_payload(tg_frame_header *header, uint8_t *buf)
+int tg_proto_read_payload_parts(tg_frame_header *header, uint8_t *const parts[], const uint32_t sizes[],
+                                uint32_t count)
 {
     uint8_t tail[4];
-    for (uint32_t i = 0; i < header->length; ++i) {
-        int c = board_read_byte();
-        if (c < 0) {
-            return -1;
+    uint32_t crc = header->crc;
+    for (uint32_t p = 0; p < count; ++p) {
+        uint8_t *buf = parts[p];
+        for (uint32_t i = 0; i < sizes[p]; ++i) {
+            int c = board_read_byte();
+            if (c < 0) {
+                return -1;
+            }
+            buf[i] = (uint8_t)c;
         }
-        buf[i] = (uint8_t)c;
+        crc = tg_crc32_update(crc, buf, sizes[p]);
     }
     for (int i = 0; i < 4; ++i) {
         int c = board_read_byte();
@@ -107,8 +113,14 @@ int tg_proto_read_payload(tg_frame_header *header, uint8_t *buf)
         }
         tail[i] = (uint8_t)c;
     }
-    uint32_t crc = ~tg_crc32_update(header->crc, buf, header->length);
-    return crc == get_u32(tail) ? 0 : 1;
+    return ~crc == get_u32(tail) ? 0 : 1;
+}
+
+int tg_proto_read_payload(tg_frame_header *header, uint8_t *buf)
+{
+    uint8_t *const parts[1] = {buf};
+    const uint32_t sizes[1] = {header->length};
+    return tg_proto_read_payload_parts(header, parts, sizes, 1u);
 }
 
 static uint32_t tx_crc;

@@ -61,6 +61,11 @@ int tg_proto_read_header(tg_frame_header *header);
  * Returns 0 (good), 1 (CRC mismatch), or -1 (input closed). */
 int tg_proto_read_payload(tg_frame_header *header, uint8_t *buf);
 
+/* As tg_proto_read_payload, scattering the payload over count buffers of the
+ * given sizes (which add up to header->length). */
+int tg_proto_read_payload_parts(tg_frame_header *header, uint8_t *const parts[], const uint32_t sizes[],
+                                uint32_t count);
+
 /* Writes one frame in pieces: begin (header), put (payload, any number of
  * calls whose sizes add up to length), end (CRC). */
 void tg_proto_begin(uint8_t type, uint8_t seq, uint32_t length);

@@ -120,7 +120,8 @@ static int serve_one(void)
             tg_proto_error(header.seq, TG_ERR_LENGTH, "input length differs from the model's input size");
             return 0;
         }
-        status = tg_proto_read_payload(&header, (uint8_t *)tg_model_input_buffer());
+        status = tg_proto_read_payload_parts(&header, tg_model_input_parts, tg_model_input_part_bytes,
+                                             TG_MODEL_INPUT_COUNT);
         if (status != 0) {
             break;
         }
@@ -132,7 +133,9 @@ static int serve_one(void)
         put_u64_le(word, cycles);
         tg_proto_begin(TG_CMD_INVOKE | TG_RESPONSE_FLAG, header.seq, 8u + TG_MODEL_OUTPUT_BYTES);
         tg_proto_put(word, 8);
-        tg_proto_put((const uint8_t *)tg_model_output_buffer(), TG_MODEL_OUTPUT_BYTES);
+        for (uint32_t i = 0; i < TG_MODEL_OUTPUT_COUNT; ++i) {
+            tg_proto_put(tg_model_output_parts[i], tg_model_output_part_bytes[i]);
+        }
         tg_proto_end();
         return 0;
     }

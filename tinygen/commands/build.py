@@ -1,11 +1,76 @@
-"""`tinygen build` (placeholder until its issue lands)."""
+"""`tinygen build DIR`: build a generated project with make; report flash and RAM use."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
 import click
 
 from tinygen.errors import TinygenError
 
 
-@click.command("build", context_settings={"ignore_unknown_options": True})
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def command(args):
-    """Not built yet."""
-    raise TinygenError("'tinygen build' is not implemented yet")
+def _size(tool: str, binary: Path) -> dict | None:
+    """text/data/bss of `binary` from binutils `size` (Berkeley format)."""
+    if shutil.which(tool) is None:
+        return None
+    r = subprocess.run([tool, str(binary)], capture_output=True, text=True)
+    if r.returncode != 0:
+        return None
+    lines = r.stdout.strip().splitlines()
+    if len(lines) < 2:
+        return None
+    text, data, bss = (int(v) for v in lines[1].split()[:3])
+    return {"text": text, "data": data, "bss": bss, "flash": text + data, "ram": data + bss}
+
+
+def build_project(project_dir: str | Path, jobs: int | None = None, make_args: tuple[str, ...] = (),
+                  quiet: bool = True) -> dict:
+    """Run make in the project; returns {'firmware': path, 'size': {...} or None}."""
+    from tinygen.device.firmware import read_project
+    from tinygen.targets import get_target
+
+    d = Path(project_dir)
+    meta = read_project(d)
+    target = get_target(meta["target"])
+    if shutil.which("make") is None:
+        raise TinygenError("'make' is not installed (or use CMake: see the project's README.md)")
+    if shutil.which(target.cc) is None:
+        raise TinygenError(f"compiler '{target.cc}' for target {target.name} is not installed")
+    cmd = ["make", f"-j{jobs or os.cpu_count() or 1}", *make_args]
+    r = subprocess.run(cmd, cwd=d, capture_output=True, text=True)
+    if r.returncode != 0:
+        tail = "\n".join((r.stdout + r.stderr).strip().splitlines()[-25:])
+        raise TinygenError(f"build failed in {d} ({' '.join(cmd)}):\n{tail}")
+    q = subprocess.run(["make", "-s", "--no-print-directory", *make_args, "print-build-dir"], cwd=d,
+                       capture_output=True, text=True)
+    build_dir = q.stdout.strip().splitlines()[-1] if q.returncode == 0 and q.stdout.strip() else "build"
+    firmware = d / build_dir / target.firmware_name
+    if not firmware.is_file():
+        raise TinygenError(f"make succeeded but produced no {firmware}")
+    return {"firmware": firmware, "build_dir": build_dir, "size": _size(target.size_tool, firmware), "meta": meta}
+
+
+@click.command("build")
+@click.argument("project_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("-j", "--jobs", type=int, default=None, help="parallel compile jobs (default: CPU count)")
+@click.argument("make_args", nargs=-1)
+def command(project_dir: Path, jobs: int | None, make_args: tuple[str, ...]):
+    """Build the project in PROJECT_DIR (made by 'tinygen generate') with make and
+    print its flash and RAM use. Extra MAKE_ARGS go to make, e.g. SANITIZE=1 or
+    POISON=1 (see the project's Makefile).
+    """
+    if not project_dir.is_dir():
+        raise TinygenError(f"{project_dir}: no such directory")
+    res = build_project(project_dir, jobs=jobs, make_args=make_args)
+    meta = res["meta"]
+    click.echo(f"built {res['firmware']}")
+    size = res["size"]
+    rows = []
+    if size is not None:
+        rows += [("flash (text+data)", size["flash"]), ("RAM (data+bss)", size["ram"])]
+    rows += [("  of which weights", meta.get("weight_bytes")), ("  of which arena", meta.get("arena_bytes"))]
+    for k, v in rows:
+        if v is not None:
+            click.echo(f"  {k:<20} {v:>10,} bytes")

@@ -16,7 +16,7 @@ from tinygen.model.tflite_reader import read_tflite, read_tflite_bytes
 
 def load_model(path: str | Path) -> Graph:
     """Read a .tflite file and return its cleaned Graph (TinygenError on bad input)."""
-    return clean_graph(read_tflite(path))
+    return clean_graph(read_tflite(path), label=str(path))
 
 
 def load_model_bytes(buf: bytes, name: str = "model") -> Graph:

@@ -8,6 +8,7 @@ ModelFormatError with one readable line.
 from __future__ import annotations
 
 import re
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +34,15 @@ _TENSOR_TYPES = {
     tflite.TensorType.FLOAT64: "float64",
     tflite.TensorType.UINT32: "uint32",
     tflite.TensorType.UINT16: "uint16",
+}
+
+# Largest tensor accepted: anything bigger is a corrupt shape, not a microcontroller model.
+MAX_TENSOR_BYTES = 1 << 28
+
+# Zero points must be representable in the tensor's own integer type.
+_ZERO_POINT_RANGE = {
+    "int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767),
+    "int32": (-(1 << 31), (1 << 31) - 1), "uint16": (0, 65535),
 }
 
 _BUILTIN_NAMES = {v: k for k, v in vars(tflite.BuiltinOperator).items() if not k.startswith("_")}
@@ -96,7 +106,7 @@ def _read_options(op_fb, op_type: str) -> Options:
     return Options(op_type, **fields)
 
 
-def _read_quantization(t_fb, n_dims: int, where: str) -> Quantization | None:
+def _read_quantization(t_fb, n_dims: int, where: str, dtype: str) -> Quantization | None:
     q = t_fb.Quantization()
     if q is None or q.ScaleIsNone() or q.ScaleLength() == 0:
         return None
@@ -111,6 +121,10 @@ def _read_quantization(t_fb, n_dims: int, where: str) -> Quantization | None:
         raise ModelFormatError(f"{where}: {scale.size} scales but {zero_point.size} zero points")
     if not np.all(np.isfinite(scale)) or np.any(scale < 0):
         raise ModelFormatError(f"{where}: quantization scale is not a finite non-negative number")
+    if dtype in _ZERO_POINT_RANGE:
+        lo, hi = _ZERO_POINT_RANGE[dtype]
+        if zero_point.size and (zero_point.min() < lo or zero_point.max() > hi):
+            raise ModelFormatError(f"{where}: zero point outside the {dtype} range [{lo}, {hi}]")
     axis = int(q.QuantizedDimension())
     if scale.size > 1 and n_dims == 1 and axis != 0:
         # Real converters write the filter's axis (3) on 1-D bias tensors
@@ -119,16 +133,39 @@ def _read_quantization(t_fb, n_dims: int, where: str) -> Quantization | None:
     return Quantization(scale=scale, zero_point=zero_point, axis=axis)
 
 
-def read_tflite_bytes(buf: bytes, name: str = "model") -> Graph:
+def read_tflite_bytes(buf: bytes, name: str = "model", label: str | None = None) -> Graph:
+    """Parse a .tflite flatbuffer; `name` names the graph, `label` (default: name) prefixes messages."""
+    label = label or name
     try:
-        return _read(buf, name)
+        graph, variables = _read(buf, name, label)
     except TinygenError:
         raise
-    except Exception as exc:  # flatbuffers raises IndexError/struct.error/... on garbage
+    except RecursionError:
+        raise ModelFormatError(f"{label}: not a valid .tflite file (nesting too deep)") from None
+    except Exception as exc:  # flatbuffers raises struct.error/IndexError/TypeError/... on garbage
         raise ModelFormatError(
-            f"{name}: not a valid .tflite file ({type(exc).__name__}: {exc}); "
-            "pass a TensorFlow Lite flatbuffer"
+            f"{label}: not a valid .tflite file: the flatbuffer is corrupt or truncated "
+            f"({_describe_flatbuffer_error(exc)}); pass a TensorFlow Lite flatbuffer"
         ) from None
+    validate_graph(graph, label, variables)
+    return graph
+
+
+def _describe_flatbuffer_error(exc: Exception) -> str:
+    """What a flatbuffers exception means for the user, in a few words."""
+    text = str(exc)
+    if isinstance(exc, (struct.error, IndexError)) or "smaller than requested" in text:
+        return "an offset or a length points outside the file"
+    if isinstance(exc, TypeError) and "bad number" in text:
+        return "a field holds an out-of-range value"
+    if isinstance(exc, UnicodeDecodeError):
+        return "a string is not text"
+    return f"{type(exc).__name__}: {' '.join(text.split())[:80]}"
+
+
+def _short(name: str, limit: int = 48) -> str:
+    """Tensor names can be hundreds of characters (fused-op names): keep messages one short line."""
+    return name if len(name) <= limit else name[:limit - 3] + "..."
 
 
 def read_tflite(path: str | Path) -> Graph:
@@ -139,26 +176,27 @@ def read_tflite(path: str | Path) -> Graph:
         raise TinygenError(f"{path}: is a folder; pass a .tflite file")
     buf = path.read_bytes()
     name = re.sub(r"\W", "_", path.stem)
-    return read_tflite_bytes(buf, name or "model")
+    return read_tflite_bytes(buf, name or "model", label=str(path))
 
 
-def _read(buf: bytes, name: str) -> Graph:
+def _read(buf: bytes, name: str, label: str) -> tuple[Graph, set[int]]:
     if len(buf) < 8:
-        raise ModelFormatError(f"{name}: file is {len(buf)} bytes, too short to be a .tflite model")
+        raise ModelFormatError(f"{label}: file is {len(buf)} bytes, too short to be a .tflite model")
     if buf[4:8] != b"TFL3":
-        raise ModelFormatError(f"{name}: missing the TFL3 identifier; this is not a .tflite file")
+        raise ModelFormatError(f"{label}: missing the TFL3 identifier; this is not a .tflite file")
     model = tflite.Model.GetRootAsModel(buf, 0)
     if model.SubgraphsLength() < 1:
-        raise ModelFormatError(f"{name}: model has no subgraph")
+        raise ModelFormatError(f"{label}: model has no subgraph")
     sg = model.Subgraphs(0)
     n_buffers = model.BuffersLength()
     n_tensors = sg.TensorsLength()
 
     tensors: list[Tensor] = []
+    variables: set[int] = set()  # state tensors (SVDF, LSTM): read before any op writes them
     for ti in range(n_tensors):
         t_fb = sg.Tensors(ti)
         tname = (t_fb.Name() or b"").decode("utf-8", "replace") or f"tensor_{ti}"
-        where = f"{name}: tensor {ti} ({tname})"
+        where = f"{label}: tensor {ti} ({_short(tname)})"
         shape = tuple(int(d) for d in t_fb.ShapeAsNumpy()) if not t_fb.ShapeIsNone() else ()
         if any(d < 0 for d in shape):
             # -1 appears only in shape_signature of dynamic models; a concrete
@@ -170,7 +208,15 @@ def _read(buf: bytes, name: str) -> Graph:
         dtype = _TENSOR_TYPES.get(ttype)
         if dtype is None:
             raise ModelFormatError(f"{where}: unsupported tensor type {ttype}")
-        quant = _read_quantization(t_fb, len(shape), where)
+        nbytes = np.dtype(dtype).itemsize
+        for d in shape:
+            nbytes *= d
+        if nbytes > MAX_TENSOR_BYTES:
+            raise ModelFormatError(f"{where}: shape {shape} {dtype} is {nbytes:,} bytes; tinygen accepts "
+                                   f"tensors up to {MAX_TENSOR_BYTES:,} bytes")
+        if t_fb.IsVariable():
+            variables.add(ti)
+        quant = _read_quantization(t_fb, len(shape), where, dtype)
         data = None
         b = t_fb.Buffer()
         if b < 0 or b >= n_buffers:
@@ -208,7 +254,7 @@ def _read(buf: bytes, name: str) -> Graph:
         if optional and i == -1:
             return -1
         if not 0 <= i < n_tensors:
-            raise ModelFormatError(f"{name}: {what} refers to tensor {i}, model has {n_tensors}")
+            raise ModelFormatError(f"{label}: {what} refers to tensor {i}, model has {n_tensors}")
         return i
 
     n_codes = model.OperatorCodesLength()
@@ -217,7 +263,7 @@ def _read(buf: bytes, name: str) -> Graph:
         op_fb = sg.Operators(oi)
         ci = op_fb.OpcodeIndex()
         if not 0 <= ci < n_codes:
-            raise ModelFormatError(f"{name}: op {oi} has opcode index {ci}, model has {n_codes}")
+            raise ModelFormatError(f"{label}: op {oi} has opcode index {ci}, model has {n_codes}")
         code = model.OperatorCodes(ci)
         # Schema v3a: builtin_code replaced deprecated_builtin_code (int8, capped at 127).
         builtin = max(int(code.BuiltinCode()), int(code.DeprecatedBuiltinCode()))
@@ -234,6 +280,137 @@ def _read(buf: bytes, name: str) -> Graph:
     inputs = [_check_index(i, "graph input", False) for i in (sg.InputsAsNumpy() if not sg.InputsIsNone() else [])]
     outputs = [_check_index(i, "graph output", False) for i in (sg.OutputsAsNumpy() if not sg.OutputsIsNone() else [])]
     if not inputs or not outputs:
-        raise ModelFormatError(f"{name}: model declares no inputs or no outputs")
+        raise ModelFormatError(f"{label}: model declares no inputs or no outputs")
     desc = (model.Description() or b"").decode("utf-8", "replace")
-    return Graph(name=name, tensors=tensors, ops=ops, inputs=inputs, outputs=outputs, description=desc)
+    graph = Graph(name=name, tensors=tensors, ops=ops, inputs=inputs, outputs=outputs, description=desc)
+    return graph, variables
+
+
+# ------------------------------------------------------------ validation
+# (min inputs, max inputs or None for "any", outputs) for ops whose layout the
+# rest of tinygen relies on. The first `min` inputs must be present (not -1)
+# unless _REQUIRED_INPUTS names the positions that must be.
+OP_ARITY: dict[str, tuple[int, int | None, int]] = {
+    "CONV_2D": (2, 3, 1),
+    "DEPTHWISE_CONV_2D": (2, 3, 1),
+    "TRANSPOSE_CONV": (3, 4, 1),
+    "FULLY_CONNECTED": (2, 3, 1),
+    "AVERAGE_POOL_2D": (1, 1, 1),
+    "MAX_POOL_2D": (1, 1, 1),
+    "L2_POOL_2D": (1, 1, 1),
+    "ADD": (2, 2, 1),
+    "SUB": (2, 2, 1),
+    "MUL": (2, 2, 1),
+    "DIV": (2, 2, 1),
+    "SQUARED_DIFFERENCE": (2, 2, 1),
+    "MINIMUM": (2, 2, 1),
+    "MAXIMUM": (2, 2, 1),
+    "SOFTMAX": (1, 1, 1),
+    "LOG_SOFTMAX": (1, 1, 1),
+    "LOGISTIC": (1, 1, 1),
+    "TANH": (1, 1, 1),
+    "RELU": (1, 1, 1),
+    "RELU6": (1, 1, 1),
+    "RELU_N1_TO_1": (1, 1, 1),
+    "LEAKY_RELU": (1, 1, 1),
+    "PRELU": (2, 2, 1),
+    "HARD_SWISH": (1, 1, 1),
+    "QUANTIZE": (1, 1, 1),
+    "DEQUANTIZE": (1, 1, 1),
+    "PAD": (2, 2, 1),
+    "PADV2": (2, 3, 1),
+    "CONCATENATION": (1, None, 1),
+    "PACK": (1, None, 1),
+    "MEAN": (2, 2, 1),
+    "SUM": (2, 2, 1),
+    "REDUCE_MAX": (2, 2, 1),
+    "STRIDED_SLICE": (4, 4, 1),
+    "SLICE": (3, 3, 1),
+    "RESHAPE": (1, 2, 1),
+    "SQUEEZE": (1, 1, 1),
+    "EXPAND_DIMS": (2, 2, 1),
+    "TRANSPOSE": (2, 2, 1),
+    "SHAPE": (1, 1, 1),
+    "GATHER": (2, 2, 1),
+    "SPACE_TO_BATCH_ND": (3, 3, 1),
+    "BATCH_TO_SPACE_ND": (3, 3, 1),
+    "SVDF": (5, 5, 1),
+    "UNIDIRECTIONAL_SEQUENCE_LSTM": (24, 24, 1),
+}
+# Ops whose optional inputs are not all at the end: the positions that must be present.
+_REQUIRED_INPUTS = {
+    "SVDF": (0, 1, 2, 4),  # input, feature weights, time weights, state (bias optional)
+    "UNIDIRECTIONAL_SEQUENCE_LSTM": (0, 2, 3, 4, 6, 7, 8, 13, 14, 15, 18, 19),
+}
+
+# Option fields that are sizes or factors: zero or negative values are corrupt.
+_POSITIVE_OPTIONS = ("stride_w", "stride_h", "dilation_w_factor", "dilation_h_factor", "filter_width",
+                     "filter_height")
+
+
+def validate_graph(graph: Graph, label: str, variables: set[int] = frozenset()) -> None:
+    """Structural checks the interpreter and the code generator rely on.
+
+    - op arity for the op types in OP_ARITY (required inputs present);
+    - size/stride/dilation options positive;
+    - every tensor an op reads is a constant, a graph input, a state
+      (variable) tensor, or written by an earlier op; every tensor is written
+      at most once, never a constant or a graph input;
+    - tensors that ops touch have no zero-sized dimension, and activation
+      (non-constant) tensors have positive quantization scales;
+    - graph outputs are produced (or are inputs / constants).
+    """
+    tensors = graph.tensors
+    written: set[int] = set(graph.inputs)
+    graph_inputs = set(graph.inputs)
+    for op in graph.ops:
+        where = f"{label}: op {op.index} ({op.type})"
+        arity = OP_ARITY.get(op.type)
+        if arity is not None:
+            lo, hi, n_out = arity
+            if len(op.inputs) < lo or (hi is not None and len(op.inputs) > hi):
+                want = f"{lo}" if lo == hi else (f"{lo} or more" if hi is None else f"{lo} to {hi}")
+                raise ModelFormatError(f"{where}: has {len(op.inputs)} inputs, needs {want}")
+            required = _REQUIRED_INPUTS.get(op.type, range(lo))
+            if any(op.inputs[k] < 0 for k in required):
+                raise ModelFormatError(f"{where}: a required input is missing (-1)")
+            if len(op.outputs) != n_out:
+                raise ModelFormatError(f"{where}: has {len(op.outputs)} outputs, needs {n_out}")
+        if not op.outputs:
+            raise ModelFormatError(f"{where}: has no outputs")
+        for key in _POSITIVE_OPTIONS:
+            value = op.options.get(key)
+            if isinstance(value, int) and value < 1:
+                raise ModelFormatError(f"{where}: option {key} is {value}; it must be 1 or more")
+        for k, i in enumerate(op.inputs):
+            if i < 0:
+                continue
+            t = tensors[i]
+            if t.size == 0 and op.type == "RESHAPE" and k == 1:
+                continue  # an empty shape tensor: reshape to a scalar (no data to hold)
+            if i not in written and not t.is_constant and i not in variables:
+                raise ModelFormatError(f"{where}: reads tensor {i} ({_short(t.name)}), which is not a constant, "
+                                       "a graph input, or written by an earlier op")
+            _check_used_tensor(t, where)
+        for i in op.outputs:
+            t = tensors[i]
+            if t.is_constant:
+                raise ModelFormatError(f"{where}: writes tensor {i} ({_short(t.name)}), which is a constant")
+            if i in graph_inputs:
+                raise ModelFormatError(f"{where}: writes tensor {i} ({_short(t.name)}), which is a graph input")
+            if i in written:
+                raise ModelFormatError(f"{where}: writes tensor {i} ({_short(t.name)}), which an earlier op wrote")
+            _check_used_tensor(t, where)
+            written.add(i)
+    for i in graph.outputs:
+        if i not in written and not tensors[i].is_constant:
+            raise ModelFormatError(f"{label}: graph output tensor {i} ({_short(tensors[i].name)}) is never written")
+    for i in graph.inputs:
+        _check_used_tensor(tensors[i], f"{label}: graph input")
+
+
+def _check_used_tensor(t: Tensor, where: str) -> None:
+    if 0 in t.shape:
+        raise ModelFormatError(f"{where}: tensor {t.index} ({_short(t.name)}) has a zero-sized dimension {t.shape}")
+    if t.quant is not None and not t.is_constant and np.any(t.quant.scale <= 0):
+        raise ModelFormatError(f"{where}: tensor {t.index} ({_short(t.name)}) has a quantization scale <= 0")

@@ -300,16 +300,8 @@ def one_over_one_plus_x_for_x_in_0_1(a) -> np.ndarray:
         half_denominator_times_x = _mul_fp(half_denominator, x)  # Q2.29
         one_minus = _wrap_sub(1 << 29, half_denominator_times_x)  # Q2.29
         x = _wrap_add(x, _rescale(_mul_fp(x, one_minus), 4, 2))
-    return _rescale(x, 2, 1) * 1 if False else _rescale_to_q0(x)
-
-
-def _rescale_to_q0(x_q2_29) -> np.ndarray:
-    """ExactMulByPot<-1>(x) with x in Q2.29 read as Q0.31: gemmlowp's final step of
-    one_over_one_plus_x_for_x_in_0_1 (Rescale<0>(ExactMulByPot<-1>(x)))."""
-    # ExactMulByPot<-1> on Q2 is a rounding divide by 2 raw-wise? No: it changes the
-    # integer bit count only (raw unchanged, Q1). Rescale<0> from Q1 is
-    # SaturatingRoundingMultiplyByPOT<1>: saturating left shift by 1.
-    return saturating_left_shift(x_q2_29, 1)
+    # x/2 exactly (same raw read as Q1), then rescaled from Q1 to Q0: saturating << 1
+    return saturating_left_shift(x, 1)
 
 
 def get_reciprocal(x, x_integer_digits: int) -> tuple[np.ndarray, np.ndarray]:
@@ -337,44 +329,26 @@ def _count_leading_zeros_u32(x) -> np.ndarray:
     return bits
 
 
-def _select_neg(cond, a, b):
-    return np.where(cond, a, b)
-
-
 def logistic_q(raw, integer_bits: int) -> np.ndarray:
     """gemmlowp logistic on FixedPoint<int32, integer_bits>; result Q0.31 raw."""
     a = _i64(raw)
-    abs_a = np.where(a < 0, -a, a)
-    abs_a = np.where(a == INT32_MIN, INT32_MAX, abs_a)  # gemmlowp uses SaturatingNeg? see below
-    # gemmlowp: mask_if_positive = a > 0; mask_if_zero = a == 0;
-    # abs_input = SelectUsingMask(mask_if_positive, a, -a)
     abs_in = np.where(a > 0, a, _wrap_int32(-a))
     result_if_positive = one_over_one_plus_x_for_x_in_0_1(exp_on_negative_values(_wrap_int32(-abs_in), integer_bits))
     result_if_negative = _wrap_sub(INT32_MAX, result_if_positive)
     # gemmlowp: one_half for a == 0
     one_half = np.int64(1 << 30)
-    out = np.where(a == 0, one_half, np.where(a > 0, result_if_positive, result_if_negative))
-    del abs_a
-    return out
+    return np.where(a == 0, one_half, np.where(a > 0, result_if_positive, result_if_negative))
 
 
 def tanh_q(raw, integer_bits: int) -> np.ndarray:
     """gemmlowp tanh on FixedPoint<int32, integer_bits>; result Q0.31 raw."""
     a = _i64(raw)
     n = np.where(a < 0, a, _wrap_int32(-a))  # n = -|a|
-    t = exp_on_negative_values(_wrap_int32(2 * n) if False else _exact_mul_by_pot(n, 1), integer_bits)
-    # (1 - t) / (1 + t) = 2/(1+t) - 1 computed as in gemmlowp via one_minus_x_over_one_plus_x_for_x_in_0_1
+    # exp(2n): the same raw read with one more integer bit (exact multiply by 2)
+    t = exp_on_negative_values(n, integer_bits + 1)
     result = _one_minus_x_over_one_plus_x_for_x_in_0_1(t)
     result = np.where(a < 0, _wrap_int32(-result), result)
     return np.where(a == 0, 0, result)
-
-
-def _exact_mul_by_pot(x, exponent: int) -> np.ndarray:
-    """gemmlowp ExactMulByPot<exponent> keeping the FixedPoint type: raw * 2^exponent (no saturation)."""
-    x = _i64(x)
-    if exponent >= 0:
-        return _wrap_int32(x << exponent)
-    return x >> (-exponent)
 
 
 def _one_minus_x_over_one_plus_x_for_x_in_0_1(a) -> np.ndarray:

@@ -77,3 +77,7 @@ register(Target(
     board_sources=("host/board_host.c",),
     size_tool="size",
 ))
+
+
+# The Cortex-M boards (helper D): mps2-an386 (default), mps3-an547, nucleo-l4r5zi.
+from tinygen.targets import cortex_m as _cortex_m  # noqa: E402,F401  (registers them)

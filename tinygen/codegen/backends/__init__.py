@@ -1,0 +1,1 @@
+"""Code-generation backends: one package per backend, one module per op."""

@@ -1,0 +1,12 @@
+"""CONV_2D -> tg_conv2d_s8 (portable backend)."""
+from tinygen.codegen.backends.portable.conv_common import lower_conv_like
+
+KERNELS = ("tg_conv2d_s8.c",)
+IN_PLACE = False
+
+
+def lower(ctx, op, p) -> None:
+    if p.filter_offset != 0:
+        from tinygen.errors import UnsupportedOpError
+        raise UnsupportedOpError(op.type, op.index, "filter zero point is not 0")
+    lower_conv_like(ctx, op, p, "tg_conv2d_s8", "[out_c][kh][kw][in_c]")

@@ -1,0 +1,127 @@
+"""CONV_2D and DEPTHWISE_CONV_2D (int8 activations, int8 weights per-tensor or
+per-channel, int32 bias), bit-exact with TFLM's reference integer kernels.
+
+acc[c] = bias[c] + sum (x + input_offset) * w[c]  over the window (padding
+contributes nothing, i.e. behaves as the input zero point), then
+MultiplyByQuantizedMultiplier per channel, + output_offset, clamp.
+
+CONV_2D goes through im2col and one exact GEMM (float32 when the partial sums
+stay below 2^24, else float64); groups are separate GEMMs. DEPTHWISE sums
+KH*KW shifted views in int32.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from tinygen.quant.params import ConvParams, DepthwiseConvParams
+from tinygen.ref.common import exact_matmul, requantize_acc
+
+
+def _pad_input(p: ConvParams, x: np.ndarray) -> np.ndarray:
+    """x [B,H,W,C] int8 -> (x - zp) as int16/int32 padded with zeros (= the zero point)."""
+    xs = x.astype(np.int32) + np.int32(p.input_offset)
+    if p.pad_top or p.pad_bottom or p.pad_left or p.pad_right:
+        xs = np.pad(xs, ((0, 0), (p.pad_top, p.pad_bottom), (p.pad_left, p.pad_right), (0, 0)))
+    return xs
+
+
+def _windows(p: ConvParams, xp: np.ndarray, kh: int, kw: int, oh: int, ow: int) -> np.ndarray:
+    """Strided view [B, OH, OW, KH, KW, C] of the padded input (no copy)."""
+    b, _, _, c = xp.shape
+    s0, s1, s2, s3 = xp.strides
+    return as_strided(
+        xp,
+        shape=(b, oh, ow, kh, kw, c),
+        strides=(s0, s1 * p.stride_h, s2 * p.stride_w, s1 * p.dilation_h, s2 * p.dilation_w, s3),
+        writeable=False,
+    )
+
+
+def prepare_conv2d(p: ConvParams, w: np.ndarray, bias: np.ndarray | None) -> dict:
+    """Per-layer constants: the filter as [groups, K, C_out/groups] GEMM operands and the bias."""
+    cout, kh, kw, fin = w.shape
+    groups = p.groups
+    per_group = cout // groups
+    wg = w.astype(np.float64).reshape(groups, per_group, kh * kw * fin).transpose(0, 2, 1)
+    max_w = float(np.abs(w.astype(np.int64)).max()) if w.size else 0.0
+    bound = kh * kw * fin * 256.0 * max_w
+    return {
+        "w": [np.ascontiguousarray(wg[g]) for g in range(groups)],
+        "w32": [np.ascontiguousarray(wg[g].astype(np.float32)) for g in range(groups)] if bound < (1 << 24) else None,
+        "bias": None if bias is None else bias.astype(np.int64),
+        "bound": bound,
+    }
+
+
+def conv2d(p: ConvParams, x: np.ndarray, w: np.ndarray, bias: np.ndarray | None,
+           prepared: dict | None = None) -> np.ndarray:
+    """x [N, *input_shape] int8 -> [N, *output_shape] int8."""
+    if prepared is None:
+        prepared = prepare_conv2d(p, w, bias)
+    n = x.shape[0]
+    _, h, wd, cin = p.input_shape
+    _, oh, ow, cout = p.output_shape
+    cout_w, kh, kw, fin = p.filter_shape
+    xb = x.reshape(-1, h, wd, cin)
+    b = xb.shape[0]
+    groups = p.groups
+    ws = prepared["w32"] or prepared["w"]
+    dt = np.float32 if prepared["w32"] else np.float64
+    if kh == 1 and kw == 1 and p.stride_h == 1 and p.stride_w == 1 and not (
+            p.pad_top or p.pad_bottom or p.pad_left or p.pad_right):
+        cols_all = (xb.astype(dt) + dt(p.input_offset)).reshape(b * oh * ow, cin)
+    else:
+        xp = _pad_input(p, xb).astype(dt)
+        win = _windows(p, xp, kh, kw, oh, ow)  # [B,OH,OW,KH,KW,C]
+        cols_all = None
+    outs = []
+    for g in range(groups):
+        if cols_all is not None:
+            cols = cols_all[:, g * fin:(g + 1) * fin] if groups > 1 else cols_all
+        else:
+            wg = win[..., g * fin:(g + 1) * fin] if groups > 1 else win
+            cols = np.ascontiguousarray(wg).reshape(b * oh * ow, kh * kw * fin)
+        outs.append(np.matmul(cols, ws[g]))
+    acc = outs[0] if groups == 1 else np.concatenate(outs, axis=1)
+    acc = acc.astype(np.int64)
+    if prepared["bias"] is not None:
+        acc += prepared["bias"]
+    y = requantize_acc(acc, p.output_multiplier.astype(np.int64), p.output_shift.astype(np.int64),
+                       p.output_offset, p.activation_min, p.activation_max)
+    return y.reshape((n,) + tuple(p.output_shape))
+
+
+def prepare_depthwise_conv2d(p: DepthwiseConvParams, w: np.ndarray, bias: np.ndarray | None) -> dict:
+    return {"w": w.reshape(w.shape[1], w.shape[2], w.shape[3]).astype(np.int32),
+            "bias": None if bias is None else bias.astype(np.int64)}
+
+
+def depthwise_conv2d(p: DepthwiseConvParams, x: np.ndarray, w: np.ndarray, bias: np.ndarray | None,
+                     prepared: dict | None = None) -> np.ndarray:
+    """x [N, *input_shape] int8 -> [N, *output_shape] int8; output channel c*dm + m reads input channel c."""
+    if prepared is None:
+        prepared = prepare_depthwise_conv2d(p, w, bias)
+    n = x.shape[0]
+    _, h, wd, cin = p.input_shape
+    _, oh, ow, cout = p.output_shape
+    _, kh, kw, _ = p.filter_shape
+    xb = x.reshape(-1, h, wd, cin)
+    xp = _pad_input(p, xb)
+    if p.depth_multiplier > 1:
+        xp = np.repeat(xp, p.depth_multiplier, axis=3)
+    wk = prepared["w"]
+    acc = np.zeros((xb.shape[0], oh, ow, cout), dtype=np.int32)
+    sh, sw, dh, dw = p.stride_h, p.stride_w, p.dilation_h, p.dilation_w
+    for i in range(kh):
+        r0 = i * dh
+        rows = xp[:, r0:r0 + (oh - 1) * sh + 1:sh]
+        for j in range(kw):
+            c0 = j * dw
+            acc += rows[:, :, c0:c0 + (ow - 1) * sw + 1:sw] * wk[i, j]
+    acc = acc.astype(np.int64)
+    if prepared["bias"] is not None:
+        acc += prepared["bias"]
+    y = requantize_acc(acc, p.output_multiplier.astype(np.int64), p.output_shift.astype(np.int64),
+                       p.output_offset, p.activation_min, p.activation_max)
+    return y.reshape((n,) + tuple(p.output_shape))
