@@ -215,13 +215,10 @@ def test_app_starts_without_boot0(test_app):
     elf, _ = test_app
     with Emulator(serial="tcp", boot0=False, app_elf=elf) as e:
         port = sb.open_port(e.url)
-        t0 = time.monotonic()
-        got = b""
-        while HELLO not in got and time.monotonic() - t0 < 5:
-            port.timeout = 0.5
-            got += port.read(64)
-        # With QEMU's server socket the greeting can be gone before we connect;
-        # the echo proves it runs either way.
+        # QEMU's server socket drops what the app prints before we connect, so
+        # the greeting may be gone: the echo proves the application runs.
+        port.timeout = 0.3
+        port.read(4096)
         port.write(b"x")
         port.timeout = 5
         assert port.read(1) == b"y"

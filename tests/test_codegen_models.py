@@ -2,7 +2,7 @@
 protocol: bit for bit equal to TFLM (the golden) and to the reference interpreter.
 
 Per model, one normal build (-std=c99 -Wall -Wextra -Werror -O2) and one
-AddressSanitizer + UBSan build that also garbage-fills every dead arena region
+AddressSanitizer + UBSan build (without profiling) that also garbage-fills every dead arena region
 before each layer (TG_POISON_DEAD): a planner bug that let a live tensor be
 overwritten, or a kernel reading uninitialised arena bytes, changes the output.
 Models tinygen cannot generate must be refused with a clear error naming the op.
@@ -53,7 +53,7 @@ def built_models(tmp_path_factory):
 
     def build(d):
         make(d)
-        make(d, "SANITIZE=1", "POISON=1", f"BUILD_DIR={ASAN_DIR}", "OPT=-O1")
+        make(d, "SANITIZE=1", "POISON=1", "PROFILE=0", f"BUILD_DIR={ASAN_DIR}", "OPT=-O1")
 
     with ThreadPoolExecutor(max_workers=max(1, min(2, os.cpu_count() or 1))) as pool:
         list(pool.map(build, [d for _, d, _ in projects.values()]))

@@ -8,8 +8,9 @@ offsets) rather than inside weight data, where a flip only changes a weight.
 
 Each mutant must either
 - raise TinygenError from load_model (a one-line message), or
-- load into a Graph on which the reference interpreter either refuses with
-  TinygenError (an unsupported op) or runs to the end on a random input;
+- load into a Graph that `inspect`'s report handles and on which the
+  reference interpreter either refuses with TinygenError (an unsupported op)
+  or runs to the end on a random input;
 any other exception, or more than PER_MUTANT_SECONDS on one mutant, fails.
 Interpreting every loaded mutant would be slow (most differ from the original
 only in a weight's value); the interpreter runs once per distinct graph
@@ -195,7 +196,10 @@ def check_mutant(buf: bytes, seen: set[str], rng: np.random.Generator) -> str:
     if key in seen:
         return "loaded"
     seen.add(key)
+    from tinygen.commands.inspect import format_report, model_report
     from tinygen.ref.interpreter import Interpreter
+
+    format_report(model_report(g))  # `tinygen inspect` (stats, support check) must cope too
 
     try:
         interp = Interpreter(g)
@@ -273,3 +277,64 @@ def test_command_line_refuses_mutants_with_one_line(tmp_path):
         if "Traceback" in proc.stderr or "Traceback" in proc.stdout:
             problems.append(f"{f.name}: traceback shown")
     assert not problems, "\n".join(problems)
+
+
+# ------------------------------------------------- what the fuzzer found, pinned
+# Each was a crash or a runaway allocation before the reader checked for it.
+
+def _fc(x_shape=(1, 4), y_shape=(1, 2), y_zp=0, x_scale=0.5):
+    from flatbuffer_builder import T, single_op_model
+
+    return single_op_model(
+        "FULLY_CONNECTED",
+        inputs=[T("x", x_shape, "int8", x_scale, 0), T("w", (2, 4), "int8", 0.1, 0, data=np.ones((2, 4))),
+                T("b", (2,), "int32", 0.05, 0, data=np.zeros(2))],
+        outputs=[T("y", y_shape, "int8", 0.25, y_zp)],
+        options=("FullyConnectedOptions", {"fused_activation_function": 0}))
+
+
+def _conv(dilation=1, kernel=3, padding=0):
+    from flatbuffer_builder import T, single_op_model
+
+    return single_op_model(
+        "CONV_2D",
+        inputs=[T("x", (1, 8, 8, 1), "int8", 0.5, 0),
+                T("w", (2, kernel, kernel, 1), "int8", [0.1, 0.2], 0, data=np.ones((2, kernel, kernel, 1)), axis=0),
+                T("b", (2,), "int32", [0.05, 0.1], 0, data=np.zeros(2))],
+        outputs=[T("y", (1, 8, 8, 2), "int8", 0.25, 0)],
+        options=("Conv2DOptions", {"padding": padding, "stride_w": 1, "stride_h": 1,
+                                   "dilation_w_factor": 1, "dilation_h_factor": dilation}))
+
+
+@pytest.mark.parametrize("build,match", [
+    (lambda: _fc(x_shape=(1 << 20, 1 << 20, 1 << 20, 4)), r"tinygen accepts tensors up to"),  # 2**62 elements
+    (lambda: _fc(y_zp=300), r"zero point outside the int8 range"),
+    (lambda: _fc(x_scale=0.0), r"quantization scale <= 0"),
+    (lambda: _fc(x_shape=(1, 0)), r"zero-sized dimension"),
+    (lambda: _conv(dilation=1 << 24), r"window spans 33,554,433 rows \(3 taps, dilation 16777216\)"),
+    (lambda: _conv(dilation=0), r"option dilation_h_factor is 0"),
+])
+def test_structural_nonsense_is_a_format_error(build, match):
+    pytest.importorskip("flatbuffer_builder")
+    with pytest.raises(TinygenError, match=match):
+        load_model_bytes(build(), "m")
+
+
+def test_fully_connected_output_shape_must_follow_from_the_weights():
+    """A 2-unit layer declaring a 1x67108880 output: refused before any allocation."""
+    pytest.importorskip("flatbuffer_builder")
+    from tinygen.ref.interpreter import Interpreter
+
+    g = load_model_bytes(_fc(y_shape=(1, 67108880)), "m")
+    with pytest.raises(TinygenError, match="does not hold 1x2 values"):
+        Interpreter(g)
+
+
+def test_sound_builder_models_load():
+    """The pinned cases above differ from these sound models only in the corrupted field."""
+    pytest.importorskip("flatbuffer_builder")
+    from tinygen.ref.interpreter import Interpreter
+
+    for buf in (_fc(), _conv(dilation=2, padding=0)):
+        g = load_model_bytes(buf, "m")
+        Interpreter(g).run(_random_inputs(g, np.random.default_rng(0)))

@@ -163,12 +163,11 @@ def test_faulty_link_results_still_exact(firmware):
     x = _samples(g, 16, seed=5)
     ref = Interpreter(g).run([x])[0]
     with FaultyLink(ProcessLink([exe]), p=0.01, seed=3) as link:
-        s = DeviceSession(link, timeout=0.3, attempts=25)
+        s = DeviceSession(link, timeout=0.2, attempts=25)
         for k in range(len(x)):
             out, _ = s.invoke(x[k].tobytes())
             assert np.frombuffer(out, np.int8).reshape(ref[k].shape).tolist() == ref[k].tolist()
-            for _ in range(5):  # more traffic through the faulty link
-                assert s.ping(bytes([k]) * 40) == bytes([k]) * 40
+            assert s.ping(bytes([k]) * 40) == bytes([k]) * 40  # more traffic through the faulty link
     assert link.faults > 0 and s.retries > 0
 
 

@@ -33,8 +33,23 @@ _IDS = [p.stem for p in _MODELS]
 pytestmark = pytest.mark.skipif(not _MODELS, reason=f"shared models folder {MODELS} is absent")
 
 
+@pytest.fixture(scope="module")
+def model_runs(golden):
+    """stem -> (inputs, TFLM outputs or GoldenError) for every supported model, one TFLM process."""
+    from tinygen.golden import run_tflm_many
+
+    todo = {}
+    for path in _MODELS:
+        if path.stem in EXPECTED_UNSUPPORTED:
+            continue
+        graph = load_model(path)
+        todo[path.stem] = (path, make_random_inputs(graph, N_SAMPLES, seed=len(path.stem)))
+    results = run_tflm_many(list(todo.values()))
+    return {stem: (inputs, gold) for (stem, (_, inputs)), gold in zip(todo.items(), results)}
+
+
 @pytest.mark.parametrize("path", _MODELS, ids=_IDS)
-def test_model_matches_tflm(path: Path, golden):
+def test_model_matches_tflm(path: Path, model_runs):
     graph = load_model(path)
     if path.stem in EXPECTED_UNSUPPORTED:
         with pytest.raises(UnsupportedOpError) as info:
@@ -46,9 +61,10 @@ def test_model_matches_tflm(path: Path, golden):
         return
     unsupported = sorted({op.type for op in graph.ops} - set(SUPPORTED_OPS))
     assert not unsupported, f"{path.stem} uses {unsupported}: add it to EXPECTED_UNSUPPORTED or implement it"
-    inputs = make_random_inputs(graph, N_SAMPLES, seed=len(path.stem))
+    inputs, gold = model_runs[path.stem]
+    if isinstance(gold, Exception):
+        raise gold
     ours = Interpreter(graph).run(inputs)
-    gold = golden(path, inputs)
     assert len(ours) == len(gold)
     for a, b in zip(ours, gold):
         assert a.shape[0] == N_SAMPLES

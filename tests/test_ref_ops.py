@@ -169,51 +169,152 @@ def _build(keras, tf, case: Case, seed: int, twin: bool = False) -> bytes:
         return conv.convert()
 
 
+# ---------------------------------------------------------------------------
+# Hand-built single-op models (tests/flatbuffer_builder.py): exact control over
+# scales and zero points. Each runs on EVERY int8 input (or pair), so any
+# difference in a multiplier that changes one output is seen.
+#
+# The derivation_* scales were found by search so that the float32 and the
+# double derivation of a multiplier give different outputs: TFLM's sources
+# compute these in float32, the TFLM build we verify against behaves as double
+# (tinygen.quant.params docstring). activation_range_* and quantize_float_ties
+# are the opposite check: there TFLM rounds in float32 and so must we.
+# ---------------------------------------------------------------------------
+
+def _all_values(shape=(1, 256)):
+    return [np.arange(-128, 128, dtype=np.int8).reshape((1,) + shape)]
+
+
+def _all_pairs():
+    a, b = np.meshgrid(np.arange(-128, 128), np.arange(-128, 128), indexing="ij")
+    return [a.astype(np.int8)[None], b.astype(np.int8)[None]]
+
+
+def _hand_built():
+    from flatbuffer_builder import T, single_op_model
+
+    rng = np.random.default_rng(7)
+    cases = {}
+
+    def unary(name, op, si, zi, so, zo, options=None):
+        buf = single_op_model(op, [T("x", (1, 256), "int8", si, zi)], [T("y", (1, 256), "int8", so, zo)],
+                              options=options)
+        cases[name] = (buf, _all_values())
+
+    def binary(name, op, sa, za, sb, zb, so, zo, act=0):
+        opts = {"ADD": "AddOptions", "SUB": "SubOptions", "MUL": "MulOptions"}[op]
+        buf = single_op_model(op, [T("a", (256, 256), "int8", sa, za), T("b", (256, 256), "int8", sb, zb)],
+                              [T("y", (256, 256), "int8", so, zo)],
+                              options=(opts, {"fused_activation_function": act}))
+        cases[name] = (buf, _all_pairs())
+
+    binary("derivation_sub", "SUB", 0.14992767572402954, 98, 0.09153728932142258, 94, 0.019664378836750984, -48)
+    unary("derivation_leaky_relu", "LEAKY_RELU", 0.017504828050732613, 116, 0.013609387911856174, 105,
+          options=("LeakyReluOptions", {"alpha": 0.3}))
+    unary("derivation_relu", "RELU", 0.12240081280469894, -124, 0.011869169771671295, -106)
+    unary("derivation_hard_swish", "HARD_SWISH", 0.037270303815603256, -75, 0.0897582620382309, -27)
+    # 6 / scale is x.5 in float32 but x.4999 in double: the RELU6 clamp is 25 vs 24 steps above zero
+    unary("activation_range_relu6", "RELU6", 0.2448979616165161, -128, 0.2448979616165161, -128)
+    binary("activation_range_add_relu6", "ADD", 0.05, 0, 0.05, 0, 0.2448979616165161, -128, act=3)
+    # per-tensor FULLY_CONNECTED whose filter has a non-zero zero point (TFLM honours it)
+    w = rng.integers(-128, 128, size=(7, 24), dtype=np.int8)
+    bias = rng.integers(-5000, 5000, size=7).astype(np.int32)
+    sx, sw = 0.05, 0.013
+    x = rng.integers(-128, 128, size=(64, 1, 24), dtype=np.int8)
+    cases["fc_filter_zero_point"] = (single_op_model(
+        "FULLY_CONNECTED",
+        [T("x", (1, 24), "int8", sx, -3), T("w", (7, 24), "int8", sw, 11, data=w),
+         T("b", (7,), "int32", float(np.float32(sx) * np.float32(sw)), 0, data=bias)],
+        [T("y", (1, 7), "int8", 0.21, 4)],
+        options=("FullyConnectedOptions", {"fused_activation_function": 0})), [x])
+    # float -> int8 QUANTIZE on values whose quotient rounds differently in float32 and double
+    s = np.float32(0.2600212)
+    q = np.arange(-150, 150)
+    mid = ((q + 0.5) * np.float64(s)).astype(np.float32)
+    vals = np.concatenate([mid, np.nextafter(mid, np.float32(np.inf)), np.nextafter(mid, np.float32(-np.inf))])
+    vals = vals.astype(np.float32)
+    cases["quantize_float_ties"] = (single_op_model(
+        "QUANTIZE", [T("x", (1, vals.size), "float32")], [T("y", (1, vals.size), "int8", float(s), 3)]),
+        [vals.reshape(1, 1, -1)])
+    # requantizing QUANTIZE between integer types, on every input value
+    all16 = np.arange(-32768, 32768, dtype=np.int16).reshape(1, 1, -1)
+    cases["quantize_int8_to_int8"] = (single_op_model(
+        "QUANTIZE", [T("x", (1, 256), "int8", 0.037, 5)], [T("y", (1, 256), "int8", 0.011, -20)]), _all_values())
+    cases["quantize_int8_to_int16"] = (single_op_model(
+        "QUANTIZE", [T("x", (1, 256), "int8", 0.037, 5)], [T("y", (1, 256), "int16", 0.0007, 0)]), _all_values())
+    cases["quantize_int16_to_int8"] = (single_op_model(
+        "QUANTIZE", [T("x", (1, 65536), "int16", 0.0007, 0)], [T("y", (1, 65536), "int8", 0.037, 5)]), [all16])
+    cases["dequantize_int8"] = (single_op_model(
+        "DEQUANTIZE", [T("x", (1, 256), "int8", 0.0371, -7)], [T("y", (1, 256), "float32")]), _all_values())
+    # SOFTMAX: beta != 1, a tiny input scale, and a huge one (beta*scale*2^26 capped at 2^31-1)
+    rows = rng.integers(-128, 128, size=(8, 64, 10), dtype=np.int8)
+    rows[:, :8, :] = np.array([-128, 127, 0, -1, 1, 126, -127, 5, 5, 127], dtype=np.int8)  # rows spanning the range
+    for name, scale, beta in (("softmax_beta_half", 0.11, 0.5), ("softmax_tiny_scale", 0.004, 1.0),
+                              ("softmax_capped_scale", 40.0, 1.0), ("softmax_beta_2", 0.07, 2.0)):
+        cases[name] = (single_op_model(
+            "SOFTMAX", [T("x", (64, 10), "int8", scale, 3)], [T("y", (64, 10), "int8", 1.0 / 256, -128)],
+            options=("SoftmaxOptions", {"beta": beta})), [rows])
+    # CONCATENATION of inputs whose quantization differs: TFLM's int8 kernel refuses it, and so must tinygen
+    cases["concat_mixed_scales_refused"] = (single_op_model(
+        "CONCATENATION", [T("a", (1, 4, 3), "int8", 0.05, 0), T("b", (1, 4, 2), "int8", 0.2, 3)],
+        [T("y", (1, 4, 5), "int8", 0.2, 3)],
+        options=("ConcatenationOptions", {"axis": 2, "fused_activation_function": 0})),
+        [np.zeros((1, 1, 4, 3), np.int8), np.zeros((1, 1, 4, 2), np.int8)])
+    return cases
+
+
+REFUSED = {"concat_mixed_scales_refused": "CONCATENATION"}
+
+
 @pytest.fixture(scope="session")
-def op_models(tmp_path_factory):
-    """name -> path of the converted .tflite (built lazily, once per session)."""
+def op_runs(tmp_path_factory):
+    """name -> (model path, inputs, TFLM outputs or GoldenError), all built and run once.
+
+    TFLM runs every case in ONE child process (tinygen.golden.run_tflm_many).
+    """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from tinygen.golden import run_tflm_many, tflm_available
+
+    if not tflm_available():
+        pytest.skip("tflite-micro (TFLM's Python interpreter, the golden reference) is not installed: "
+                    "pip install tinygen[dev]")
     tf = pytest.importorskip("tensorflow", reason="TensorFlow is needed to make op-level test models "
                                                   "(pip install tinygen[dev])")
     keras = pytest.importorskip("keras", reason="Keras is needed to make op-level test models")
     folder = tmp_path_factory.mktemp("op_models")
-    cache: dict[str, object] = {}
+    runs = {}
+    jobs = []
+    for k, name in enumerate(sorted(CASES)):
+        case = CASES[name]
+        path = folder / f"{name}.tflite"
+        path.write_bytes(_build(keras, tf, case, seed=k))
+        graph = load_model(path)
+        gold_path = path
+        if "static_twin" in case.extra:
+            gold_path = folder / f"{name}_static.tflite"
+            gold_path.write_bytes(_build(keras, tf, case, seed=k, twin=True))
+        if case.extra.get("all_pairs"):
+            pair = dict(zip("ab", _all_pairs()))
+            names = [t.name.split(":")[0][-1] for t in graph.input_tensors()]
+            assert sorted(names) == ["a", "b"], names
+            inputs = [pair[n].reshape((1,) + tuple(t.shape)) for n, t in zip(names, graph.input_tensors())]
+        else:
+            inputs = make_random_inputs(graph, N_SAMPLES, seed=len(name))
+        runs[name] = [path, inputs]
+        jobs.append((gold_path, inputs))
+    for name, (buf, inputs) in _hand_built().items():
+        path = folder / f"{name}.tflite"
+        path.write_bytes(buf)
+        runs[name] = [path, inputs]
+        jobs.append((path, inputs))
+    for name, gold in zip(runs, run_tflm_many(jobs)):
+        runs[name].append(gold)
+    return runs
 
-    def get(name: str, twin: bool = False):
-        key = name + ("_static" if twin else "")
-        if key not in cache:
-            path = folder / f"{key}.tflite"
-            path.write_bytes(_build(keras, tf, CASES[name], seed=sorted(CASES).index(name), twin=twin))
-            cache[key] = path
-        return cache[key]
 
-    return get
-
-
-@pytest.mark.parametrize("name", sorted(CASES))
-def test_op_matches_tflm(name, op_models, golden):
-    case = CASES[name]
-    path = op_models(name)
-    graph = load_model(path)
-    ops = {op.type for op in graph.ops}
-    assert case.expect_ops <= ops, f"converter emitted {sorted(ops)}, expected {sorted(case.expect_ops)}"
-    if case.unsupported:
-        with pytest.raises(UnsupportedOpError, match=case.unsupported):
-            Interpreter(graph)
-        return
-    interp = Interpreter(graph)
-    if case.extra.get("all_pairs"):
-        a, b = np.meshgrid(np.arange(-128, 128), np.arange(-128, 128), indexing="ij")
-        pair = {"a": a.astype(np.int8), "b": b.astype(np.int8)}
-        inputs = []
-        for t in graph.input_tensors():
-            key = "a" if t.name.split(":")[0].endswith("a") else "b"
-            inputs.append(pair[key].reshape((1,) + tuple(t.shape)))
-        assert {t.name.split(":")[0][-1] for t in graph.input_tensors()} == {"a", "b"}
-    else:
-        inputs = make_random_inputs(graph, N_SAMPLES, seed=len(name))
-    ours = interp.run(inputs)
-    gold = golden(op_models(name, twin=True) if "static_twin" in case.extra else path, inputs)
+def _compare(ours, gold):
+    if isinstance(gold, Exception):
+        raise gold
     assert len(ours) == len(gold)
     for a, b in zip(ours, gold):
         b = b.reshape(a.shape)
@@ -221,3 +322,40 @@ def test_op_matches_tflm(name, op_models, golden):
             np.testing.assert_array_equal(a.view(np.int32), b.astype(np.float32).view(np.int32))
         else:
             np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_op_matches_tflm(name, op_runs):
+    case = CASES[name]
+    path, inputs, gold = op_runs[name]
+    graph = load_model(path)
+    ops = {op.type for op in graph.ops}
+    assert case.expect_ops <= ops, f"converter emitted {sorted(ops)}, expected {sorted(case.expect_ops)}"
+    if case.unsupported:
+        with pytest.raises(UnsupportedOpError, match=case.unsupported):
+            Interpreter(graph)
+        return
+    _compare(Interpreter(graph).run(inputs), gold)
+
+
+HAND_BUILT_NAMES = ["derivation_sub", "derivation_leaky_relu", "derivation_relu", "derivation_hard_swish",
+                    "activation_range_relu6", "activation_range_add_relu6", "fc_filter_zero_point",
+                    "quantize_float_ties", "quantize_int8_to_int8", "quantize_int8_to_int16",
+                    "quantize_int16_to_int8", "dequantize_int8", "softmax_beta_half", "softmax_tiny_scale",
+                    "softmax_capped_scale", "softmax_beta_2", "concat_mixed_scales_refused"]
+
+
+@pytest.mark.parametrize("name", HAND_BUILT_NAMES)
+def test_hand_built_matches_tflm(name, op_runs):
+    from tinygen.golden import GoldenError
+
+    path, inputs, gold = op_runs[name]
+    graph = load_model(path)
+    if name in REFUSED:
+        assert isinstance(gold, GoldenError), "TFLM was expected to refuse this model"
+        with pytest.raises(UnsupportedOpError, match=REFUSED[name]):
+            Interpreter(graph)
+        return
+    _compare(Interpreter(graph).run(inputs), gold)
+    if name == "fc_filter_zero_point":
+        assert Interpreter(graph).params[0].filter_offset == -11

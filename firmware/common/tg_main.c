@@ -23,12 +23,14 @@
 static uint8_t ping_buffer[TG_PROTO_PING_MAX];
 static int have_invoked;
 
+#ifdef TG_PROFILE
 static void put_u32_le(uint8_t *p, uint32_t v)
 {
     for (int i = 0; i < 4; ++i) {
         p[i] = (uint8_t)(v >> (8 * i));
     }
 }
+#endif
 
 static void put_u64_le(uint8_t *p, uint64_t v)
 {

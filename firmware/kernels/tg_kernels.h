@@ -43,6 +43,9 @@ typedef struct {
     int32_t pad_top, pad_left; /* SAME padding puts an odd pixel at the bottom/right */
     int32_t depth_multiplier; /* depthwise only: output channels per input channel */
     int32_t activation_min, activation_max;
+    /* Optional (NULL: none): bias[o] + input_offset * (sum of filter o), precomputed
+     * so that windows lying wholly inside the input accumulate plain products. */
+    const int32_t *folded_bias;
 } tg_conv_params;
 
 /* FULLY_CONNECTED. */
@@ -52,6 +55,8 @@ typedef struct {
     int32_t output_offset;  /* +output zero point */
     int32_t per_channel;    /* 1: multiplier/shift per output unit, 0: one value */
     int32_t activation_min, activation_max;
+    /* Optional (NULL: none; only with filter_offset 0): bias[o] + input_offset * (sum of row o). */
+    const int32_t *folded_bias;
 } tg_fc_params;
 
 /* AVERAGE_POOL_2D and MAX_POOL_2D. */
@@ -197,6 +202,16 @@ void tg_concat_s8(int32_t count, const int8_t *const inputs[], const int32_t siz
 void tg_strided_slice_s8(const tg_dims *input_dims, const int8_t *input,
                          const tg_dims *begin, const tg_dims *strides,
                          const tg_dims *output_dims, int8_t *output);
+
+/* MEAN over any set of dimensions of a 4-D tensor:
+ * out = clamp(requant(sum - input_zero_point * count) + output_zero_point), where
+ * multiplier/shift fold 1/count and the input/output scale ratio. */
+typedef struct {
+    int32_t reduce_n, reduce_h, reduce_w, reduce_c; /* 1: averaged away */
+    int32_t input_zero_point, output_zero_point;
+    int32_t multiplier, shift;
+} tg_mean_params;
+void tg_mean_s8(const tg_mean_params *params, const tg_dims *input_dims, const int8_t *input, int8_t *output);
 
 #ifdef __cplusplus
 }

@@ -18,7 +18,9 @@ def c_identifier(name: str, fallback: str = "model") -> str:
         s = fallback
     if s[0].isdigit():
         s = f"m_{s}"
-    if s in C_KEYWORDS or s.startswith("tg_"):
+    if s.startswith("tg_"):
+        s = f"m_{s}"  # tg_ is the kernels' namespace
+    if s in C_KEYWORDS:
         s = f"{s}_model"
     return s
 

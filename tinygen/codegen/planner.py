@@ -61,6 +61,9 @@ class ArenaPlan:
     tensor_buffer: dict[int, int] = field(default_factory=dict)   # tensor index -> buffer id
     in_place: set[int] = field(default_factory=set)               # op indices that run in place
     strategy: str = ""
+    # (input buffer id, output buffer id) -> D: the op's output may start D bytes below its
+    # input's start (or anywhere lower): its kernel never writes over input it still has to read.
+    overlaps: dict[tuple[int, int], int] = field(default_factory=dict)
 
     @property
     def n_steps(self) -> int:
@@ -86,13 +89,14 @@ class ArenaPlan:
         return [b for b in self.buffers if b.first <= step < b.last]
 
     def check(self) -> None:
-        """Assert that no two buffers alive together overlap and all fit the arena."""
+        """Assert that no two buffers alive together overlap (beyond what an overlapping
+        op allows) and all fit the arena."""
         bs = self.buffers
         for i, a in enumerate(bs):
             assert 0 <= a.offset and a.offset + a.size <= self.arena_bytes, a
             for b in bs[i + 1:]:
                 if a.overlaps_in_time(b):
-                    assert a.offset + a.size <= b.offset or b.offset + b.size <= a.offset, (a, b)
+                    assert _compatible(a, a.offset, b, b.offset, self.overlaps, 1), (a, b)
 
 
 def _align(n: int, a: int) -> int:
@@ -270,11 +274,52 @@ def _place(buffers: list[Buffer], order_key: Callable[[Buffer], tuple], alignmen
     return max((b.offset + _align(b.size, alignment) for b in buffers), default=0)
 
 
+def _compatible(b: Buffer, x: int, q: Buffer, qx: int, overlaps: dict, alignment: int) -> bool:
+    """May buffer b at offset x share the arena with buffer q at qx while both are alive?"""
+    sb, sq = _align(b.size, alignment), _align(q.size, alignment)
+    if x + sb <= qx or qx + sq <= x:
+        return True
+    d = overlaps.get((q.id, b.id))
+    if d is not None:  # b is the output of an op reading q
+        return qx - x >= d
+    d = overlaps.get((b.id, q.id))
+    if d is not None:  # b is the input of an op writing q
+        return x - qx >= d
+    return False
+
+
+def _place_overlapping(buffers: list[Buffer], order_key: Callable[[Buffer], tuple], alignment: int,
+                       overlaps: dict) -> int:
+    """First fit at the lowest feasible offset, where an op's output may overlap the part of its
+    dying input it has already consumed (`overlaps`). Returns the arena size."""
+    placed: list[Buffer] = []
+    by_id = {b.id: b for b in buffers}
+    for b in sorted(buffers, key=order_key):
+        live = [q for q in placed if q.overlaps_in_time(b)]
+        cands = {0}
+        for q in live:
+            cands.add(q.offset + _align(q.size, alignment))
+        for (i, o), d in overlaps.items():
+            if o == b.id and i in by_id and by_id[i].offset >= 0 and by_id[i] in live:
+                x = (by_id[i].offset - d) // alignment * alignment
+                if x >= 0:
+                    cands.add(x)
+            if i == b.id and o in by_id and by_id[o].offset >= 0 and by_id[o] in live:
+                cands.add(_align(max(by_id[o].offset + d, 0), alignment))
+        for x in sorted(cands):
+            if all(_compatible(b, x, q, q.offset, overlaps, alignment) for q in live):
+                b.offset = x
+                break
+        placed.append(b)
+    return max((b.offset + _align(b.size, alignment) for b in buffers), default=0)
+
+
 _STRATEGIES: dict[str, Callable[[Buffer], tuple]] = {
     "size": lambda b: (-b.size, b.first, b.id),
     "lifetime-size": lambda b: (-(b.last - b.first), -b.size, b.id),
     "area": lambda b: (-(b.size * (b.last - b.first + 1)), b.id),
     "first": lambda b: (b.first, -b.size, b.id),
+    "reverse-time": lambda b: (-b.last, -b.first, -b.size, b.id),
 }
 
 
@@ -283,13 +328,38 @@ def _ideal_peak(buffers: Iterable[Buffer], n_steps: int) -> int:
     return max((sum(b.size for b in buffers if b.first <= s <= b.last) for s in range(-1, n_steps + 1)), default=0)
 
 
+def _overlap_pairs(graph: Graph, order: list[int], buffers: list[Buffer], tensor_buffer: dict[int, int],
+                   overlap: Callable) -> dict[tuple[int, int], int]:
+    ops = {op.index: op for op in graph.ops}
+    pairs = {}
+    for s, op_index in enumerate(order):
+        op = ops[op_index]
+        if op.type in ALIAS_OPS:
+            continue
+        res = overlap(op)
+        if res is None:
+            continue
+        t_in, d = res
+        if t_in not in tensor_buffer or op.outputs[0] not in tensor_buffer or op.inputs.count(t_in) != 1:
+            continue
+        bi, bo = tensor_buffer[t_in], tensor_buffer[op.outputs[0]]
+        if bi == bo or buffers[bi].kind != "tensor" or buffers[bi].last != s or buffers[bo].first != s:
+            continue  # the input is read later, or the output existed before
+        pairs[(bi, bo)] = int(d)
+    return pairs
+
+
 def plan_arena(graph: Graph, scratch: dict[int, int] | None = None, alignment: int = 4,
-               in_place_ok: Callable | None = None, order: list[int] | None = None) -> ArenaPlan:
+               in_place_ok: Callable | None = None, order: list[int] | None = None,
+               overlap: Callable | None = None) -> ArenaPlan:
     """Plan the arena of `graph`.
 
     scratch: {op.index: bytes} of per-op scratch buffers (a backend's kernels' needs).
     in_place_ok(op) -> bool: whether the backend's kernel for an elementwise op can write over its input.
     order: force an execution order (op indices); default: the best of the file's and a greedy order.
+    overlap(op) -> (input tensor index, D) | None: the op's kernel writes its output in an order that
+        lets the output start D bytes below the input's start (it never overwrites input it has yet
+        to read); when that input dies at the op, the planner may overlap the two.
     """
     scratch = scratch or {}
     uf = _alias_groups(graph)
@@ -303,13 +373,23 @@ def plan_arena(graph: Graph, scratch: dict[int, int] | None = None, alignment: i
     best: ArenaPlan | None = None
     for order_name, cand in candidates.items():
         for strat_name, key in _STRATEGIES.items():
-            buffers, tensor_buffer, in_place = _build_buffers(graph, cand, _alias_groups(graph), scratch, in_place_ok)
-            arena = _place(buffers, key, alignment)
-            peak = _ideal_peak(buffers, len(cand))
-            plan = ArenaPlan(order=cand, buffers=buffers, arena_bytes=arena, ideal_peak=peak, alignment=alignment,
-                             tensor_buffer=tensor_buffer, in_place=in_place, strategy=f"{order_name}/{strat_name}")
-            if best is None or (plan.arena_bytes, plan.ideal_peak) < (best.arena_bytes, best.ideal_peak):
-                best = plan
+            for mode in ("disjoint", "overlap") if overlap is not None else ("disjoint",):
+                buffers, tensor_buffer, in_place = _build_buffers(graph, cand, _alias_groups(graph), scratch,
+                                                                  in_place_ok)
+                pairs = {}
+                if mode == "disjoint":
+                    arena = _place(buffers, key, alignment)
+                else:
+                    pairs = _overlap_pairs(graph, cand, buffers, tensor_buffer, overlap)
+                    if not pairs:
+                        continue
+                    arena = _place_overlapping(buffers, key, alignment, pairs)
+                peak = _ideal_peak(buffers, len(cand))
+                plan = ArenaPlan(order=cand, buffers=buffers, arena_bytes=arena, ideal_peak=peak,
+                                 alignment=alignment, tensor_buffer=tensor_buffer, in_place=in_place,
+                                 strategy=f"{order_name}/{strat_name}/{mode}", overlaps=pairs)
+                if best is None or (plan.arena_bytes, plan.ideal_peak) < (best.arena_bytes, best.ideal_peak):
+                    best = plan
     assert best is not None
     best.check()
     return best

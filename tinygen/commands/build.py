@@ -74,3 +74,24 @@ def command(project_dir: Path, jobs: int | None, make_args: tuple[str, ...]):
     for k, v in rows:
         if v is not None:
             click.echo(f"  {k:<20} {v:>10,} bytes")
+    _cortex_m_memory_table(res)
+
+
+def _cortex_m_memory_table(res: dict) -> None:
+    """Cortex-M firmware: flash/RAM split read off the ELF and its link map (helper D)."""
+    from tinygen.targets import get_target
+
+    target = get_target(res["meta"]["target"])
+    if target.kind != "cortex-m":
+        return
+    from tinygen.targets.cortex_m import format_memory_report, memory_report
+
+    rep = memory_report(res["firmware"], target)
+    click.echo(f"memory of {res['firmware'].name} ({target.name}):")
+    for line in format_memory_report(rep):
+        click.echo(line)
+    binary = res["firmware"].with_suffix(".bin")
+    if binary.is_file():
+        click.echo(f"image for flashing: {binary} ({binary.stat().st_size:,} bytes"
+                   + (f", written at 0x{target.extra['flash_window']:08x})" if "flash_window" in target.extra
+                      else ")"))

@@ -88,7 +88,7 @@ class ProcessLink(Link):
             except OSError:
                 pass
             try:
-                self.proc.wait(timeout=2)
+                self.proc.wait(timeout=1)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()

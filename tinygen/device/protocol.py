@@ -157,12 +157,19 @@ class DeviceSession:
         timeout = self.timeout if timeout is None else timeout
         seqs: set[int] = set()
         last_problem = "no answer"
+        timed_out = False
         for attempt in range(self.attempts):
             if attempt:
                 self.retries += 1
             seq = self._next_seq()
             seqs.add(seq)
-            self.link.write(encode_frame(cmd, seq, payload))
+            frame = encode_frame(cmd, seq, payload)
+            if timed_out:
+                # The device may be waiting for payload bytes the link lost: zeros complete that
+                # frame (it fails its CRC) and are skipped while the device hunts for a sync.
+                self.link.write(bytes(len(frame)))
+            timed_out = False
+            self.link.write(frame)
             deadline = time.monotonic() + timeout
             while True:
                 try:
@@ -174,6 +181,7 @@ class DeviceSession:
                     continue
                 if frame is None:
                     last_problem = f"no answer within {timeout:g} s"
+                    timed_out = True
                     break
                 if frame.seq not in seqs:
                     continue  # a stale reply to an earlier request

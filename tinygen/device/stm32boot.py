@@ -58,6 +58,10 @@ class Timeout(BootloaderError):
     """Fewer bytes than expected arrived before the timeout."""
 
 
+class PortError(BootloaderError):
+    """The port itself failed (unplugged adapter, closed socket)."""
+
+
 class NoLongerAnswering(CheckFailed):
     """The bootloader stopped answering mid-job (exit 1: the flash is incomplete)."""
 
@@ -218,24 +222,41 @@ class Stm32Bootloader:
         self.log = log or (lambda msg: None)
         self.version: int | None = None
         self.commands: tuple[int, ...] = ()
+        self._timeout_set: float | None = None
         self.retries = 0          # chunk retries over the session (reported)
         self.resyncs = 0
 
-    # -- bytes
+    # -- bytes (port failures become PortError: a dead line, not a crash)
     def _write(self, data: bytes) -> None:
-        self.port.write(data)
-        self.port.flush()
+        try:
+            self.port.write(data)
+            self.port.flush()
+        except Exception as exc:  # noqa: BLE001 - SerialException, OSError, ...
+            raise PortError(f"writing to the port failed: {exc}") from None
+
+    def _port_read(self, n: int) -> bytes:
+        try:
+            return self.port.read(n)
+        except Exception as exc:  # noqa: BLE001
+            raise PortError(f"reading the port failed: {exc}") from None
+
+    def _set_timeout(self, seconds: float) -> None:
+        # Setting a pyserial timeout reprograms the tty (a tcsetattr): only on change.
+        seconds = max(seconds, 0.0)
+        if self._timeout_set != seconds:
+            self.port.timeout = seconds
+            self._timeout_set = seconds
 
     def _read(self, n: int, timeout: float | None = None) -> bytes:
-        """Exactly n bytes, or Timeout."""
-        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        """Exactly n bytes, or Timeout (after `timeout` seconds, at most twice that)."""
+        timeout = self.timeout if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        self._set_timeout(timeout)
         buf = bytearray()
         while len(buf) < n:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            buf += self._port_read(n - len(buf))
+            if len(buf) < n and time.monotonic() >= deadline:
                 raise Timeout(f"timed out after {len(buf)} of {n} bytes")
-            self.port.timeout = remaining
-            buf += self.port.read(n - len(buf))
         return bytes(buf)
 
     def drain(self, quiet: float = 0.05) -> int:
@@ -246,8 +267,8 @@ class Stm32Bootloader:
             pass
         dropped = 0
         while True:
-            self.port.timeout = quiet
-            data = self.port.read(4096)
+            self._set_timeout(quiet)
+            data = self._port_read(4096)
             if not data:
                 return dropped
             dropped += len(data)
@@ -273,8 +294,8 @@ class Stm32Bootloader:
             self._write(bytes([SYNC]))
             deadline = time.monotonic() + self.timeout
             while time.monotonic() < deadline:
-                self.port.timeout = max(deadline - time.monotonic(), 0.0)
-                b = self.port.read(1)
+                self._set_timeout(min(self.timeout, 0.25))
+                b = self._port_read(1)
                 if not b:
                     break
                 if b[0] == ACK:
@@ -299,8 +320,8 @@ class Stm32Bootloader:
         burst = 8
         while time.monotonic() < deadline:
             self._write(b"\x00" * burst)
-            self.port.timeout = 0.03
-            if not self.port.read(64):
+            self._set_timeout(0.03)
+            if not self._port_read(64):
                 continue
             self.drain(0.03)
             try:

@@ -382,6 +382,7 @@ def validate_graph(graph: Graph, label: str, variables: set[int] = frozenset()) 
             value = op.options.get(key)
             if isinstance(value, int) and value < 1:
                 raise ModelFormatError(f"{where}: option {key} is {value}; it must be 1 or more")
+        _check_window(graph, op, where)
         for k, i in enumerate(op.inputs):
             if i < 0:
                 continue
@@ -407,6 +408,32 @@ def validate_graph(graph: Graph, label: str, variables: set[int] = frozenset()) 
             raise ModelFormatError(f"{label}: graph output tensor {i} ({_short(tensors[i].name)}) is never written")
     for i in graph.inputs:
         _check_used_tensor(tensors[i], f"{label}: graph input")
+
+
+def _check_window(graph: Graph, op: Op, where: str) -> None:
+    """A conv/pool window may overhang the input, but not reach more than twice across it.
+
+    SAME padding grows with the window, so a corrupt dilation or filter size
+    (2**24) would otherwise ask for gigabytes of padding.
+    """
+    if op.type in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+        if len(op.inputs) < 2 or op.inputs[1] < 0 or len(graph.tensors[op.inputs[1]].shape) != 4:
+            return
+        kh, kw = graph.tensors[op.inputs[1]].shape[1:3]
+        dh, dw = op.options.get("dilation_h_factor", 1), op.options.get("dilation_w_factor", 1)
+    elif op.type in ("AVERAGE_POOL_2D", "MAX_POOL_2D", "L2_POOL_2D"):
+        kh, kw = op.options.get("filter_height", 1), op.options.get("filter_width", 1)
+        dh = dw = 1
+    else:
+        return
+    x = graph.tensors[op.inputs[0]] if op.inputs and op.inputs[0] >= 0 else None
+    if x is None or len(x.shape) != 4 or not all(isinstance(v, int) for v in (kh, kw, dh, dw)):
+        return
+    for what, k, d, size in (("rows", kh, dh, x.shape[1]), ("columns", kw, dw, x.shape[2])):
+        extent = (k - 1) * d + 1
+        if k > 1 and extent > 2 * size + 1:
+            raise ModelFormatError(f"{where}: its window spans {extent:,} {what} ({k} taps, dilation {d}) "
+                                   f"over an input of {size}")
 
 
 def _check_used_tensor(t: Tensor, where: str) -> None:

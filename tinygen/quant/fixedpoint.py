@@ -127,29 +127,38 @@ def _i64(x) -> np.ndarray:
 def saturating_rounding_doubling_high_mul(a, b) -> np.ndarray:
     """gemmlowp SaturatingRoundingDoublingHighMul on int32 values held in int64.
 
-    (a*b + nudge) / 2^31 with C++ truncating division, nudge = 2^30 if a*b >= 0
-    else 1 - 2^30; the single overflow case a == b == INT32_MIN saturates to INT32_MAX.
-    a*b of two int32 fits in int64 exactly.
+    Defined as (a*b + nudge) / 2^31 with C++ truncating division, nudge = 2^30 if
+    a*b >= 0 else 1 - 2^30, and INT32_MIN * INT32_MIN saturating to INT32_MAX.
+    For either sign that equals floor((a*b + 2^30) / 2^31), i.e. an arithmetic
+    shift, which is what is computed (a*b of two int32 fits int64 exactly).
     """
     a = _i64(a)
     b = _i64(b)
-    ab = a * b
-    nudge = np.where(ab >= 0, np.int64(1 << 30), np.int64(1 - (1 << 30)))
-    s = ab + nudge
-    # truncating division by 2^31 (towards zero)
-    q = np.where(s >= 0, s >> 31, -((-s) >> 31))
+    q = a * b
+    q += 1 << 30
+    q >>= 31
     overflow = (a == INT32_MIN) & (b == INT32_MIN)
-    return np.where(overflow, np.int64(INT32_MAX), q)
+    if np.any(overflow):
+        q = np.where(overflow, np.int64(INT32_MAX), q)
+    return q
 
 
 def rounding_divide_by_pot(x, exponent) -> np.ndarray:
-    """gemmlowp RoundingDivideByPOT: x / 2^exponent rounded half away from zero (0 <= exponent <= 31)."""
+    """gemmlowp RoundingDivideByPOT: x / 2^exponent rounded half away from zero (0 <= exponent <= 31).
+
+    Computed as (x + 2^(e-1) - [x < 0]) >> e for e >= 1 (x itself for e == 0),
+    which is the same as gemmlowp's remainder/threshold formulation.
+    """
     x = _i64(x)
     e = _i64(exponent)
-    mask = (np.int64(1) << e) - 1
-    remainder = x & mask
-    threshold = (mask >> 1) + (x < 0).astype(np.int64)
-    return (x >> e) + (remainder > threshold).astype(np.int64)
+    if e.ndim == 0:
+        ei = int(e)
+        if ei == 0:
+            return x.copy()
+        return (x + ((1 << (ei - 1)) + (x >> 63))) >> ei
+    half = (np.int64(1) << e) >> 1
+    neg = (x >> 63) & -(e > 0).astype(np.int64)
+    return (x + half + neg) >> e
 
 
 def _wrap_int32(x: np.ndarray) -> np.ndarray:
@@ -167,10 +176,10 @@ def multiply_by_quantized_multiplier(x, multiplier, shift) -> np.ndarray:
     """
     x = _i64(x)
     shift = _i64(shift)
-    left = np.maximum(shift, 0)
+    if np.any(shift > 0):
+        x = _wrap_int32(x << np.maximum(shift, 0))
     right = np.maximum(-shift, 0)
-    xs = _wrap_int32(x << left) if np.any(left) else x
-    return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(xs, multiplier), right)
+    return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(x, multiplier), right)
 
 
 def multiply_by_quantized_multiplier_smaller_than_one_exp(x, multiplier, shift) -> np.ndarray:

@@ -15,15 +15,21 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from tinygen.quant.params import ConvParams, DepthwiseConvParams
-from tinygen.ref.common import exact_matmul, requantize_acc
+from tinygen.ref.common import Requantizer, gemm_requantize
 
 
-def _pad_input(p: ConvParams, x: np.ndarray) -> np.ndarray:
-    """x [B,H,W,C] int8 -> (x - zp) as int16/int32 padded with zeros (= the zero point)."""
-    xs = x.astype(np.int32) + np.int32(p.input_offset)
-    if p.pad_top or p.pad_bottom or p.pad_left or p.pad_right:
-        xs = np.pad(xs, ((0, 0), (p.pad_top, p.pad_bottom), (p.pad_left, p.pad_right), (0, 0)))
-    return xs
+def _pad_input(p: ConvParams, x: np.ndarray, dtype=np.int32) -> np.ndarray:
+    """x [B,H,W,C] int8 -> (x - zp) in `dtype`, zero-padded (zero = the input zero point)."""
+    b, h, w, c = x.shape
+    if not (p.pad_top or p.pad_bottom or p.pad_left or p.pad_right):
+        xs = x.astype(dtype)
+        xs += dtype(p.input_offset)
+        return xs
+    xp = np.zeros((b, h + p.pad_top + p.pad_bottom, w + p.pad_left + p.pad_right, c), dtype=dtype)
+    inner = xp[:, p.pad_top:p.pad_top + h, p.pad_left:p.pad_left + w]
+    inner[...] = x
+    inner += dtype(p.input_offset)
+    return xp
 
 
 def _windows(p: ConvParams, xp: np.ndarray, kh: int, kw: int, oh: int, ow: int) -> np.ndarray:
@@ -46,7 +52,14 @@ def prepare_conv2d(p: ConvParams, w: np.ndarray, bias: np.ndarray | None) -> dic
     wg = w.astype(np.float64).reshape(groups, per_group, kh * kw * fin).transpose(0, 2, 1)
     max_w = float(np.abs(w.astype(np.int64)).max()) if w.size else 0.0
     bound = kh * kw * fin * 256.0 * max_w
+    mult, shift = p.output_multiplier, p.output_shift
+    requants = []
+    for g in range(groups):
+        sl = slice(g * per_group, (g + 1) * per_group)
+        requants.append(Requantizer(mult[sl] if mult.size > 1 else mult, shift[sl] if shift.size > 1 else shift,
+                                    p.output_offset, p.activation_min, p.activation_max))
     return {
+        "requant": requants,
         "w": [np.ascontiguousarray(wg[g]) for g in range(groups)],
         "w32": [np.ascontiguousarray(wg[g].astype(np.float32)) for g in range(groups)] if bound < (1 << 24) else None,
         "bias": None if bias is None else bias.astype(np.int64),
@@ -72,29 +85,29 @@ def conv2d(p: ConvParams, x: np.ndarray, w: np.ndarray, bias: np.ndarray | None,
             p.pad_top or p.pad_bottom or p.pad_left or p.pad_right):
         cols_all = (xb.astype(dt) + dt(p.input_offset)).reshape(b * oh * ow, cin)
     else:
-        xp = _pad_input(p, xb).astype(dt)
+        xp = _pad_input(p, xb, dt)
         win = _windows(p, xp, kh, kw, oh, ow)  # [B,OH,OW,KH,KW,C]
         cols_all = None
-    outs = []
+    bias_all = prepared["bias"]
+    per_group = cout // groups
+    out = np.empty((b * oh * ow, cout), dtype=np.int8)
     for g in range(groups):
         if cols_all is not None:
             cols = cols_all[:, g * fin:(g + 1) * fin] if groups > 1 else cols_all
         else:
             wg = win[..., g * fin:(g + 1) * fin] if groups > 1 else win
             cols = np.ascontiguousarray(wg).reshape(b * oh * ow, kh * kw * fin)
-        outs.append(np.matmul(cols, ws[g]))
-    acc = outs[0] if groups == 1 else np.concatenate(outs, axis=1)
-    acc = acc.astype(np.int64)
-    if prepared["bias"] is not None:
-        acc += prepared["bias"]
-    y = requantize_acc(acc, p.output_multiplier.astype(np.int64), p.output_shift.astype(np.int64),
-                       p.output_offset, p.activation_min, p.activation_max)
-    return y.reshape((n,) + tuple(p.output_shape))
+        sl = slice(g * per_group, (g + 1) * per_group)
+        bg = None if bias_all is None else bias_all[sl]
+        out[:, sl] = gemm_requantize(cols, ws[g], bg, prepared["requant"][g])
+    return out.reshape((n,) + tuple(p.output_shape))
 
 
 def prepare_depthwise_conv2d(p: DepthwiseConvParams, w: np.ndarray, bias: np.ndarray | None) -> dict:
     return {"w": w.reshape(w.shape[1], w.shape[2], w.shape[3]).astype(np.int32),
-            "bias": None if bias is None else bias.astype(np.int64)}
+            "bias": None if bias is None else bias.astype(np.int64),
+            "requant": Requantizer(p.output_multiplier, p.output_shift, p.output_offset,
+                                   p.activation_min, p.activation_max)}
 
 
 def depthwise_conv2d(p: DepthwiseConvParams, x: np.ndarray, w: np.ndarray, bias: np.ndarray | None,
@@ -107,21 +120,29 @@ def depthwise_conv2d(p: DepthwiseConvParams, x: np.ndarray, w: np.ndarray, bias:
     _, oh, ow, cout = p.output_shape
     _, kh, kw, _ = p.filter_shape
     xb = x.reshape(-1, h, wd, cin)
-    xp = _pad_input(p, xb)
-    if p.depth_multiplier > 1:
-        xp = np.repeat(xp, p.depth_multiplier, axis=3)
+    b = xb.shape[0]
     wk = prepared["w"]
-    acc = np.zeros((xb.shape[0], oh, ow, cout), dtype=np.int32)
+    bias = prepared["bias"]
+    requant = prepared["requant"]
     sh, sw, dh, dw = p.stride_h, p.stride_w, p.dilation_h, p.dilation_w
-    for i in range(kh):
-        r0 = i * dh
-        rows = xp[:, r0:r0 + (oh - 1) * sh + 1:sh]
-        for j in range(kw):
-            c0 = j * dw
-            acc += rows[:, :, c0:c0 + (ow - 1) * sw + 1:sw] * wk[i, j]
-    acc = acc.astype(np.int64)
-    if prepared["bias"] is not None:
-        acc += prepared["bias"]
-    y = requantize_acc(acc, p.output_multiplier.astype(np.int64), p.output_shift.astype(np.int64),
-                       p.output_offset, p.activation_min, p.activation_max)
-    return y.reshape((n,) + tuple(p.output_shape))
+    out = np.empty((b, oh, ow, cout), dtype=np.int8)
+    # a few samples at a time so the int32 accumulator and temporaries stay in cache
+    nb = max(1, (1 << 16) // max(1, oh * ow * cout))
+    for s0 in range(0, b, nb):
+        xp = _pad_input(p, xb[s0:s0 + nb])
+        if p.depth_multiplier > 1:
+            xp = np.repeat(xp, p.depth_multiplier, axis=3)
+        acc = np.zeros((xp.shape[0], oh, ow, cout), dtype=np.int32)
+        tmp = np.empty_like(acc)
+        for i in range(kh):
+            r0 = i * dh
+            rows = xp[:, r0:r0 + (oh - 1) * sh + 1:sh]
+            for j in range(kw):
+                c0 = j * dw
+                np.multiply(rows[:, :, c0:c0 + (ow - 1) * sw + 1:sw], wk[i, j], out=tmp)
+                acc += tmp
+        acc64 = acc.astype(np.int64)
+        if bias is not None:
+            acc64 += bias
+        out[s0:s0 + nb] = requant(acc64)
+    return out.reshape((n,) + tuple(p.output_shape))

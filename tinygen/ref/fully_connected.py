@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from tinygen.quant.params import FullyConnectedParams
-from tinygen.ref.common import requantize_acc
+from tinygen.ref.common import Requantizer, gemm_requantize
 
 
 def prepare_fully_connected(p: FullyConnectedParams, w: np.ndarray, bias: np.ndarray | None) -> dict:
@@ -19,7 +19,9 @@ def prepare_fully_connected(p: FullyConnectedParams, w: np.ndarray, bias: np.nda
     bound = p.accum_depth * 256.0 * max_w
     dt = np.float32 if bound < (1 << 24) else np.float64
     return {"wt": np.ascontiguousarray(wf.T.astype(dt)), "dtype": dt,
-            "bias": None if bias is None else bias.astype(np.int64)}
+            "bias": None if bias is None else bias.astype(np.int64),
+            "requant": Requantizer(p.output_multiplier, p.output_shift, p.output_offset,
+                                   p.activation_min, p.activation_max)}
 
 
 def fully_connected(p: FullyConnectedParams, x: np.ndarray, w: np.ndarray, bias: np.ndarray | None,
@@ -30,9 +32,5 @@ def fully_connected(p: FullyConnectedParams, x: np.ndarray, w: np.ndarray, bias:
     n = x.shape[0]
     dt = prepared["dtype"]
     rows = x.reshape(-1, p.accum_depth).astype(dt) + dt(p.input_offset)
-    acc = np.matmul(rows, prepared["wt"]).astype(np.int64)
-    if prepared["bias"] is not None:
-        acc += prepared["bias"]
-    y = requantize_acc(acc, p.output_multiplier.astype(np.int64), p.output_shift.astype(np.int64),
-                       p.output_offset, p.activation_min, p.activation_max)
+    y = gemm_requantize(rows, prepared["wt"], prepared["bias"], prepared["requant"])
     return y.reshape((n,) + tuple(p.output_shape))

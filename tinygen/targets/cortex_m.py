@@ -107,3 +107,162 @@ NUCLEO_L4R5ZI = register(Target(
 ))
 
 CORTEX_M_TARGETS = (MPS2_AN386, MPS3_AN547, NUCLEO_L4R5ZI)
+
+
+# ---- flash / RAM breakdown of a built Cortex-M firmware --------------------------------------
+
+def _category(obj: str) -> str:
+    name = obj.replace("\\", "/")
+    base = name.rsplit("/", 1)[-1]
+    if base.startswith("model_data."):
+        return "weights"
+    if base.startswith("model."):
+        return "model"
+    low = name.lower()
+    if "/kernels/" in low or "cmsis" in low or base.startswith("arm_"):
+        return "kernels"
+    return "runtime"
+
+
+def parse_map(map_path) -> list[tuple[str, str, int, int, str]]:
+    """(output section, input section, address, size, object) of every input
+    section in a GNU ld map file (its 'Linker script and memory map' part)."""
+    import re
+    from pathlib import Path
+
+    text = Path(map_path).read_text(errors="replace").splitlines()
+    try:
+        start = next(i for i, l in enumerate(text) if l.startswith("Linker script and memory map"))
+    except StopIteration:
+        return []
+    out_re = re.compile(r"^(\.\S+|COMMON)\s+0x([0-9a-fA-F]+)\s+0x([0-9a-fA-F]+)")
+    in_full = re.compile(r"^ (\S+)\s+0x([0-9a-fA-F]+)\s+0x([0-9a-fA-F]+)\s+(\S.*)$")
+    in_name = re.compile(r"^ (\S+)\s*$")
+    in_rest = re.compile(r"^\s+0x([0-9a-fA-F]+)\s+0x([0-9a-fA-F]+)\s+(\S.*)$")
+    rows = []
+    section = ""
+    pending = None
+    for line in text[start + 1:]:
+        if line.startswith("OUTPUT(") or line.startswith("LOAD linker stubs"):
+            break
+        m = out_re.match(line)
+        if m and not line.startswith(" "):
+            section = m.group(1)
+            pending = None
+            continue
+        if not line.startswith(" ") and line.strip():
+            section = line.split()[0]
+            pending = None
+            continue
+        m = in_full.match(line)
+        if m:
+            rows.append((section, m.group(1), int(m.group(2), 16), int(m.group(3), 16), m.group(4).strip()))
+            pending = None
+            continue
+        m = in_name.match(line)
+        if m and not line.startswith("  "):
+            pending = m.group(1)
+            continue
+        m = in_rest.match(line)
+        if m and pending is not None:
+            rows.append((section, pending, int(m.group(1), 16), int(m.group(2), 16), m.group(3).strip()))
+            pending = None
+    return rows
+
+
+def _arena_and_stack(elf, nm: str = "arm-none-eabi-nm") -> tuple[int | None, int | None]:
+    import subprocess
+
+    r = subprocess.run([nm, "-S", str(elf)], capture_output=True, text=True)
+    if r.returncode != 0:
+        return None, None
+    arena = stack = None
+    for line in r.stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 4 and parts[3].endswith("_arena"):
+            arena = (arena or 0) + int(parts[1], 16)
+        elif len(parts) == 3 and parts[2] == "__stack_size":
+            stack = int(parts[0], 16)
+    return arena, stack
+
+
+def _flash_image_bytes(elf, objdump: str = "arm-none-eabi-objdump") -> int | None:
+    """Bytes of the flash image (what objcopy -O binary writes): from the lowest to the
+    highest load address of the loadable sections, alignment gaps included."""
+    import re
+    import subprocess
+
+    r = subprocess.run([objdump, "-h", str(elf)], capture_output=True, text=True)
+    if r.returncode != 0:
+        return None
+    lines = r.stdout.splitlines()
+    row = re.compile(r"^\s*\d+\s+(\S+)\s+([0-9a-fA-F]+)\s+([0-9a-fA-F]+)\s+([0-9a-fA-F]+)\s")
+    lo, hi = None, None
+    for i, line in enumerate(lines):
+        m = row.match(line)
+        if not m or i + 1 >= len(lines) or "LOAD" not in lines[i + 1]:
+            continue
+        size, lma = int(m.group(2), 16), int(m.group(4), 16)
+        if size == 0:
+            continue
+        lo = lma if lo is None else min(lo, lma)
+        hi = lma + size if hi is None else max(hi, lma + size)
+    return None if lo is None else hi - lo
+
+
+def memory_report(elf, target: Target) -> dict:
+    """Flash (weights, model code, kernels, runtime) and RAM (arena, stack, other)
+    of a built firmware, from its link map (build/firmware.map) and symbols."""
+    from pathlib import Path
+
+    elf = Path(elf)
+    rows = parse_map(elf.with_suffix(".map"))
+    ram_lo = int(target.extra.get("ram_base", 0x20000000))
+    ram_hi = ram_lo + int(target.extra.get("ram_bytes", 1 << 20))
+    flash = {"weights": 0, "model": 0, "kernels": 0, "runtime": 0}
+    ram_other = 0
+    for section, name, addr, size, obj in rows:
+        if size == 0:
+            continue
+        cat = "runtime" if name == "*fill*" else _category(obj)
+        in_ram = ram_lo <= addr < ram_hi
+        if not in_ram:
+            flash[cat] += size
+        else:
+            if section == ".data":   # initial values are stored in flash too
+                flash[cat] += size
+            if section != ".stack":
+                ram_other += size
+    # Alignment padding between output sections belongs to no input section:
+    # count it as runtime so the total is what the image really occupies.
+    image = _flash_image_bytes(elf)
+    if image is not None and image > sum(flash.values()):
+        flash["runtime"] += image - sum(flash.values())
+    arena, stack = _arena_and_stack(elf)
+    if arena is not None:
+        ram_other -= arena
+    return {
+        "flash": {**flash, "total": sum(flash.values())},
+        "ram": {"arena": arena, "stack": stack, "other": max(ram_other, 0),
+                "total": (arena or 0) + (stack or 0) + max(ram_other, 0)},
+        "flash_capacity": int(target.extra.get("flash_bytes", 0)),
+        "ram_capacity": int(target.extra.get("ram_bytes", 0)),
+    }
+
+
+def format_memory_report(rep: dict) -> list[str]:
+    f, r = rep["flash"], rep["ram"]
+
+    def pct(v, cap):
+        return f"{100.0 * v / cap:5.1f}% of {cap // 1024:,} KiB" if cap else ""
+
+    lines = [f"  {'flash':<40} {f['total']:>10,} B  {pct(f['total'], rep['flash_capacity'])}",
+             f"    {'weights + quantization params':<38} {f['weights']:>10,} B",
+             f"    {'model code (one function per layer)':<38} {f['model']:>10,} B",
+             f"    {'kernels':<38} {f['kernels']:>10,} B",
+             f"    {'runtime (main, protocol, board, libc)':<38} {f['runtime']:>10,} B",
+             f"  {'RAM':<40} {r['total']:>10,} B  {pct(r['total'], rep['ram_capacity'])}",
+             f"    {'arena (activations + scratch)':<38} {r['arena'] or 0:>10,} B",
+             f"    {'stack':<38} {r['stack'] or 0:>10,} B",
+             f"    {'other data + bss (UART ring, ...)':<38} {r['other']:>10,} B"]
+    return lines

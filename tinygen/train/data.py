@@ -31,6 +31,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -259,6 +260,9 @@ def prepare_labels(ds: Dataset, task: str | None) -> Labels:
         raise TinygenError(f"{ds.source}: only one class ({_plain(values[0])!r}) in the labels: "
                            "classification needs at least two")
     labels = [_plain(v) for v in values]
+    if len(labels) > max(20, len(y) // 2):
+        note = (f"{len(labels)} classes from {len(y)} rows: almost every row is its own class "
+                "(use --task regression for continuous targets)")
     index = {lab: i for i, lab in enumerate(labels)}
     targets = np.array([index[_plain(v)] for v in y], dtype=np.int64)
     tt = None
@@ -311,7 +315,7 @@ def parse_shape(text: str | None) -> tuple[int, ...] | None:
     if text is None or text == "":
         return None
     try:
-        dims = tuple(int(t) for t in text.replace("x", ",").split(",") if t.strip())
+        dims = tuple(int(t) for t in re.split(r"[,x]", text.strip()))
     except ValueError:
         raise TinygenError(f"--input-shape must be integers separated by commas, like 16,16,1; got {text!r}") from None
     if not dims or any(d <= 0 for d in dims):

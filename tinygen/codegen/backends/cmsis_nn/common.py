@@ -64,3 +64,19 @@ def context(ctx) -> str:
     else:
         ctx.emit(f"const cmsis_nn_context context = {{.buf = {ctx.scratch()}, .size = {int(size)}}};")
     return "&context"
+
+
+def check_scratch(ctx, size_call: str, planned: int) -> None:
+    """Under TG_CHECK_SCRATCH (the tests build with it), ask CMSIS-NN's own *_get_buffer_size for
+    this call and skip the layer when it wants more than the generation-time size: the output
+    stays unwritten and a bit-exact comparison fails, naming the model."""
+    ctx.emit("#ifdef TG_CHECK_SCRATCH")
+    ctx.emit(f"if ({size_call} > {int(planned)}) {{")
+    ctx.emit("    return; /* scratch sized at generation time is too small for this CMSIS-NN build */")
+    ctx.emit("}")
+    ctx.emit("#endif")
+
+
+def planned_scratch(ctx) -> int:
+    b = ctx.plan.scratch_buffer(ctx.layer.op.index)
+    return b.size if b is not None else 0

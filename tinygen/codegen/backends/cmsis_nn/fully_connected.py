@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from tinygen.codegen.backends.cmsis_nn import sources
-from tinygen.codegen.backends.cmsis_nn.common import activation, bias_array, declare_dims, dims_init
+from tinygen.codegen.backends.cmsis_nn.common import activation, bias_array, check_scratch, declare_dims, dims_init
 from tinygen.codegen.backends.portable import fully_connected as portable
 
 KERNELS = portable.KERNELS
@@ -77,6 +77,8 @@ def lower(ctx, op, p, arch: str = "c"):
     filter_dims = declare_dims(ctx, "filter_dims", dims_init(p.accum_depth, 1, 1, p.output_depth))
     bias_dims = declare_dims(ctx, "bias_dims", dims_init(1, 1, 1, p.output_depth))
     out_dims = declare_dims(ctx, "output_dims", dims_init(p.batches, 1, 1, p.output_depth))
+    check_scratch(ctx, f"arm_fully_connected_s8_get_buffer_size(&{filter_dims})",
+                  4 * p.output_depth if arch == "mve" else 0)
     if arch == "mve":
         b = ctx.tensor(p.bias_index).data if p.bias_index >= 0 else None
         sums = ctx.const_array("kernel_sums", "int32_t",

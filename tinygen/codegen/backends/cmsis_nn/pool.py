@@ -8,7 +8,8 @@ pure C and MVE 0. arm_max_pool_s8 needs none.
 from __future__ import annotations
 
 from tinygen.codegen.backends.cmsis_nn import sources
-from tinygen.codegen.backends.cmsis_nn.common import activation, context, declare_dims, dims_init, nhwc, tile
+from tinygen.codegen.backends.cmsis_nn.common import (activation, check_scratch, context, declare_dims, dims_init,
+                                                      nhwc, planned_scratch, tile)
 
 KERNELS = ()
 IN_PLACE = False
@@ -34,6 +35,9 @@ def lower(ctx, op, p, arch: str = "c"):
     in_dims = declare_dims(ctx, "input_dims", nhwc(p.input_shape))
     filter_dims = declare_dims(ctx, "filter_dims", dims_init(1, p.filter_h, p.filter_w, 1))
     out_dims = declare_dims(ctx, "output_dims", nhwc(p.output_shape))
+    if avg:
+        check_scratch(ctx, f"arm_avgpool_s8_get_buffer_size({int(p.output_shape[2])}, {int(p.input_shape[-1])})",
+                      planned_scratch(ctx))
     c = context(ctx)
     ctx.emit(f"(void){fn}({c}, &{params}, &{in_dims}, {ctx.act(p.input_index, const=True)},")
     ctx.emit(f"    &{filter_dims}, &{out_dims}, {ctx.act(p.output_index)});")

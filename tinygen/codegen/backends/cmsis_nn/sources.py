@@ -17,8 +17,10 @@ _CONV_S8 = (
     "NNSupportFunctions/arm_s8_to_s16_unordered_with_offset.c",
 ) + _MAT_MULT
 
+# *_get_buffer_size files: only the TG_CHECK_SCRATCH builds call them (--gc-sections drops them otherwise)
 CONVOLVE_WRAPPER_S8 = (
     "ConvolutionFunctions/arm_convolve_wrapper_s8.c",
+    "ConvolutionFunctions/arm_convolve_get_buffer_sizes_s8.c",
     "ConvolutionFunctions/arm_convolve_1x1_s8.c",
     "ConvolutionFunctions/arm_convolve_1x1_s8_fast.c",
     "ConvolutionFunctions/arm_convolve_1_x_n_s8.c",
@@ -30,17 +32,18 @@ DEPTHWISE_CONV_WRAPPER_S8 = (
     "ConvolutionFunctions/arm_depthwise_conv_s8.c",
     "ConvolutionFunctions/arm_depthwise_conv_s8_opt.c",
     "ConvolutionFunctions/arm_depthwise_conv_get_buffer_sizes_s8.c",
-    "ConvolutionFunctions/arm_convolve_get_buffer_sizes_s8.c",
     "NNSupportFunctions/arm_nn_depthwise_conv_nt_t_s8.c",
     "TransposeFunctions/arm_transpose_s8.c",          # MVE: 1-input-channel depthwise as a conv
 ) + CONVOLVE_WRAPPER_S8
 
 FULLY_CONNECTED_S8 = (
     "FullyConnectedFunctions/arm_fully_connected_s8.c",
+    "FullyConnectedFunctions/arm_fully_connected_get_buffer_sizes_s8.c",
     "NNSupportFunctions/arm_nn_vec_mat_mult_t_s8.c",
 )
 FULLY_CONNECTED_PER_CHANNEL_S8 = (
     "FullyConnectedFunctions/arm_fully_connected_per_channel_s8.c",
+    "FullyConnectedFunctions/arm_fully_connected_get_buffer_sizes_s8.c",
     "NNSupportFunctions/arm_nn_vec_mat_mult_t_per_ch_s8.c",
 )
 AVGPOOL_S8 = ("PoolingFunctions/arm_avgpool_s8.c", "PoolingFunctions/arm_avgpool_get_buffer_sizes_s8.c")

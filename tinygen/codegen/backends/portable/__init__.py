@@ -32,6 +32,7 @@ BACKEND = Backend(
         "PADV2": "pad",
         "CONCATENATION": "concat",
         "STRIDED_SLICE": "strided_slice",
+        "MEAN": "mean",
         "RESHAPE": "reshape",
         "SQUEEZE": "reshape",
         "EXPAND_DIMS": "reshape",

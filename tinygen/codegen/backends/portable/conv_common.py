@@ -1,6 +1,19 @@
 """Shared formatting for CONV_2D and DEPTHWISE_CONV_2D lowerings (portable backend)."""
 from __future__ import annotations
 
+import numpy as np
+
+INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
+
+
+def folded_bias(bias: np.ndarray | None, filter_sums: np.ndarray, input_offset: int) -> np.ndarray | None:
+    """bias + input_offset * sum(filter) per output channel (None if it does not fit int32)."""
+    b = np.zeros(filter_sums.shape, np.int64) if bias is None else np.asarray(bias, np.int64).reshape(-1)
+    folded = b + int(input_offset) * filter_sums.astype(np.int64)
+    if folded.size and (folded.min() < INT32_MIN or folded.max() > INT32_MAX):
+        return None
+    return folded.astype(np.int32)
+
 
 def conv_header(p) -> str:
     return (f"stride {p.stride_h}x{p.stride_w}, dilation {p.dilation_h}x{p.dilation_w}, padding {p.padding} "
@@ -8,7 +21,7 @@ def conv_header(p) -> str:
             f"clamp [{p.activation_min}, {p.activation_max}]")
 
 
-def conv_params_fields(p, depth_multiplier: int = 1) -> dict:
+def conv_params_fields(p, depth_multiplier: int = 1, folded: str = "NULL") -> dict:
     return {
         "input_offset": p.input_offset,
         "output_offset": p.output_offset,
@@ -17,6 +30,7 @@ def conv_params_fields(p, depth_multiplier: int = 1) -> dict:
         "pad_top": p.pad_top, "pad_left": p.pad_left,
         "depth_multiplier": depth_multiplier,
         "activation_min": p.activation_min, "activation_max": p.activation_max,
+        "folded_bias": folded,
     }
 
 
@@ -32,8 +46,16 @@ def lower_conv_like(ctx, op, p, kernel: str, weights_layout: str, depth_multipli
                            "Q0.31 requantization multiplier per output channel")
     shift = ctx.const_array("shift", "int32_t", p.output_shift,
                             "requantization shift per output channel (positive = left)")
+    axes = (0, 1, 2) if op.type == "DEPTHWISE_CONV_2D" else (1, 2, 3)
+    fb = folded_bias(ctx.tensor(p.bias_index).data if p.bias_index >= 0 else None,
+                     np.asarray(w.data, np.int64).sum(axis=axes), p.input_offset)
+    folded = "NULL"
+    if fb is not None:
+        folded = ctx.const_array("folded_bias", "int32_t", fb,
+                                 "bias + input_offset * sum of the filter, per output channel "
+                                 "(windows wholly inside the input)")
     ctx.layer.header.append(conv_header(p))
-    params = ctx.struct("tg_conv_params", "params", conv_params_fields(p, depth_multiplier))
+    params = ctx.struct("tg_conv_params", "params", conv_params_fields(p, depth_multiplier, folded))
     ctx.declare(f"static const tg_per_channel_quant {ctx.name}_quant = {{{mult}, {shift}}};")
     ctx.declare(f"static const tg_dims {ctx.name}_input_dims = {ctx.dims(p.input_shape)};")
     ctx.declare(f"static const tg_dims {ctx.name}_filter_dims = {ctx.dims(p.filter_shape)};")
