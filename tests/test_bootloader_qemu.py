@@ -17,6 +17,7 @@ import pytest
 
 from tinygen.device import stm32boot as sb
 from tinygen.device.bootloader import Emulator, bootloader_elf
+from tinygen.errors import TinygenError
 
 pytestmark = [
     pytest.mark.qemu,
@@ -223,6 +224,15 @@ def test_app_starts_without_boot0(test_app):
         port.timeout = 5
         assert port.read(1) == b"y"
         port.close()
+
+
+def test_flashing_a_running_application_is_refused(test_app):
+    """BOOT0 forgotten: the application runs and does not speak AN3155 -> a
+    clear error (exit 2 in the CLI) naming BOOT0, not a hang or a bogus flash."""
+    elf, _ = test_app
+    with Emulator(serial="tcp", boot0=False, app_elf=elf) as e:
+        with pytest.raises(TinygenError, match="BOOT0"):
+            sb.connect(e.url, timeout=0.3)
 
 
 def test_boot0_keeps_the_bootloader(test_app):

@@ -212,6 +212,7 @@ def check_mutant(buf: bytes, seen: set[str], rng: np.random.Generator) -> str:
     return "ran"
 
 
+@pytest.mark.slow
 def test_every_mutant_is_refused_cleanly_or_runs():
     mutants = all_mutants()
     assert len(mutants) >= 1000
@@ -236,6 +237,7 @@ def test_every_mutant_is_refused_cleanly_or_runs():
     assert outcomes.get("refused", 0) > 100 and outcomes.get("ran", 0) + outcomes.get("loaded", 0) > 100
 
 
+@pytest.mark.slow
 def test_command_line_refuses_mutants_with_one_line(tmp_path):
     """A sample through `python -m tinygen.cli inspect`: exit 0 or 2, one line on stderr, no traceback."""
     mutants = all_mutants()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -185,6 +186,7 @@ def test_committed_example_quantizes_within_two_points_and_bit_exact(tf, golden,
     # bit-exact on the held-out rows, fed exactly as the device gets them
     spec = importlib.util.spec_from_file_location("tinygen_examples_pipeline", EXAMPLES / "pipeline.py")
     pipeline = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = pipeline  # its dataclasses look themselves up there
     spec.loader.exec_module(pipeline)
     from tinygen.train.ptq import quantize_input
 

@@ -114,3 +114,83 @@ def test_person_detect_real_images(golden):
     # labels of the TFLM person_detection example: 0 = "notperson", 1 = "person"
     assert ours[0].argmax() == 0, f"no_person.bmp scored {ours[0]}"
     assert ours[1].argmax() == 1, f"person.bmp scored {ours[1]}"
+
+
+# ---------------------------------------------------------------- the commands
+def _cli(*args: str):
+    """Run the real entry point in-process: (exit status, stdout, stderr)."""
+    import contextlib
+    import io
+
+    from tinygen.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    code = 0
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            main(list(args))
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+    return code, out.getvalue(), err.getvalue()
+
+
+HELLO = MODELS / "tflm_hello_world_int8.tflite"
+
+
+@pytest.mark.skipif(not HELLO.exists(), reason=f"{HELLO} is absent (../shared)")
+def test_run_command_contract(tmp_path):
+    graph = load_model(HELLO)
+    t = graph.input_tensors()[0]
+    x = make_random_inputs(graph, 5, seed=1)[0]
+    np.save(tmp_path / "in.npy", x)
+    code, out, err = _cli("run", str(HELLO), "--input", str(tmp_path / "in.npy"), "--output", str(tmp_path / "out.npy"))
+    assert code == 0, err
+    y = np.load(tmp_path / "out.npy")
+    np.testing.assert_array_equal(y, Interpreter(graph).run([x])[0])
+    assert y.shape == (5,) + graph.output_tensors()[0].shape
+    # an existing output is kept without --force (exit 2), replaced with it
+    code, _, err = _cli("run", str(HELLO), "-i", str(tmp_path / "in.npy"), "-o", str(tmp_path / "out.npy"))
+    assert code == 2 and "--force" in err
+    # one sample of exactly the input shape gives exactly the output shape
+    np.save(tmp_path / "one.npy", x[0])
+    code, _, err = _cli("run", str(HELLO), "-i", str(tmp_path / "one.npy"), "-o", str(tmp_path / "out.npy"),
+                        "--force")
+    assert code == 0, err
+    assert np.load(tmp_path / "out.npy").shape == graph.output_tensors()[0].shape
+    # wrong dtype / shape: exit 2, one line naming both
+    np.save(tmp_path / "bad.npy", x.astype(np.float32))
+    code, _, err = _cli("run", str(HELLO), "-i", str(tmp_path / "bad.npy"), "-o", str(tmp_path / "o2.npy"))
+    assert code == 2 and "float32" in err and "int8" in err and len(err.strip().splitlines()) == 1
+    np.save(tmp_path / "bad2.npy", np.zeros((3, 7), np.int8))
+    code, _, err = _cli("run", str(HELLO), "-i", str(tmp_path / "bad2.npy"), "-o", str(tmp_path / "o2.npy"))
+    assert code == 2 and "3x7" in err and "x".join(map(str, t.shape)) in err
+    assert not (tmp_path / "o2.npy").exists()
+
+
+@pytest.mark.skipif(not HELLO.exists(), reason=f"{HELLO} is absent (../shared)")
+def test_compare_command(tmp_path, golden, monkeypatch):
+    code, out, err = _cli("compare", str(HELLO), "--samples", "6", "--seed", "3")
+    assert code == 0, err
+    assert "FULLY_CONNECTED" in out and "bit-exact" in out and out.count(" yes ") == 6
+    # a reference that is off by one on one sample must be reported (exit 1)
+    import tinygen.commands.compare as compare_mod
+
+    real = compare_mod.run_reference
+
+    def broken(graph, inputs):
+        outs = real(graph, inputs)
+        outs[0] = outs[0].copy()
+        outs[0][2] ^= 1  # flip the last bit of sample 2
+        return outs
+
+    monkeypatch.setattr(compare_mod, "run_reference", broken)
+    code, out, err = _cli("compare", str(HELLO), "--samples", "6", "--seed", "3")
+    assert code == 1 and " NO " in out and "1 of 6" in err
+
+
+def test_compare_without_tflm_exits_2(monkeypatch):
+    import tinygen.golden
+
+    monkeypatch.setattr(tinygen.golden, "tflm_available", lambda: False)
+    code, _, err = _cli("compare", str(HELLO), "--samples", "2")
+    assert code == 2 and "pip install tinygen[dev]" in err

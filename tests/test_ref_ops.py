@@ -112,6 +112,12 @@ CASES = {
     "logistic_narrow": Case(_seq(L("Activation", "sigmoid"), shape=(60,)), [(-0.5, 0.25)], {"LOGISTIC"}),
     "tanh": Case(_seq(L("Activation", "tanh"), shape=(60,)), [(-3, 3)], {"TANH"}),
     "tanh_wide": Case(_seq(L("Activation", "tanh"), shape=(60,)), [(-20, 11)], {"TANH"}),
+    "padv2_constant": Case(_seq(lambda k: (lambda t: k.ops.pad(t, ((0, 0), (1, 1), (2, 0)), constant_values=0.5)),
+                                shape=(4, 5)), [(-1, 1)], {"PADV2"}),
+    "mean_axis1_no_keepdims": Case(_seq(lambda k: (lambda t: k.ops.mean(t, axis=1)), shape=(7, 9)), [(-1, 2)],
+                                   {"MEAN"}),
+    "maxpool_valid_fused_relu": Case(_seq(L("MaxPooling2D", 2), L("ReLU"), shape=(8, 6, 3)), [(-1, 1)],
+                                     {"MAX_POOL_2D"}),
     "pad": Case(_seq(L("ZeroPadding2D", ((1, 2), (0, 3))), shape=(4, 5, 3)), [(-1, 2)], {"PAD"}),
     "strided_slice": Case(_seq(lambda k: (lambda t: t[:, 1:7:2, 2:, :2]), shape=(8, 6, 3)), [(-1, 1)],
                           {"STRIDED_SLICE"}),
@@ -254,6 +260,13 @@ def _hand_built():
         cases[name] = (single_op_model(
             "SOFTMAX", [T("x", (64, 10), "int8", scale, 3)], [T("y", (64, 10), "int8", 1.0 / 256, -128)],
             options=("SoftmaxOptions", {"beta": beta})), [rows])
+    # SQUEEZE / EXPAND_DIMS (the converter folds them away in Keras models)
+    cases["squeeze"] = (single_op_model(
+        "SQUEEZE", [T("x", (1, 5, 1, 3), "int8", 0.1, 2)], [T("y", (1, 5, 3), "int8", 0.1, 2)],
+        options=("SqueezeOptions", {})), [rng.integers(-128, 128, size=(4, 1, 5, 1, 3), dtype=np.int8)])
+    cases["expand_dims"] = (single_op_model(
+        "EXPAND_DIMS", [T("x", (1, 5, 3), "int8", 0.1, 2), T("axis", (1,), "int32", data=np.array([2], np.int32))],
+        [T("y", (1, 5, 1, 3), "int8", 0.1, 2)]), [rng.integers(-128, 128, size=(4, 1, 5, 3), dtype=np.int8)])
     # CONCATENATION of inputs whose quantization differs: TFLM's int8 kernel refuses it, and so must tinygen
     cases["concat_mixed_scales_refused"] = (single_op_model(
         "CONCATENATION", [T("a", (1, 4, 3), "int8", 0.05, 0), T("b", (1, 4, 2), "int8", 0.2, 3)],
@@ -342,7 +355,7 @@ HAND_BUILT_NAMES = ["derivation_sub", "derivation_leaky_relu", "derivation_relu"
                     "activation_range_relu6", "activation_range_add_relu6", "fc_filter_zero_point",
                     "quantize_float_ties", "quantize_int8_to_int8", "quantize_int8_to_int16",
                     "quantize_int16_to_int8", "dequantize_int8", "softmax_beta_half", "softmax_tiny_scale",
-                    "softmax_capped_scale", "softmax_beta_2", "concat_mixed_scales_refused"]
+                    "softmax_capped_scale", "softmax_beta_2", "squeeze", "expand_dims", "concat_mixed_scales_refused"]
 
 
 @pytest.mark.parametrize("name", HAND_BUILT_NAMES)

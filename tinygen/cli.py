@@ -73,9 +73,13 @@ def main(argv=None) -> None:
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
         _fail("aborted", 130)
-    except click.ClickException as exc:  # usage errors: click's own message, status 2
-        exc.show()
-        sys.exit(2)
+    except click.UsageError as exc:  # one line, then where to look: status 2
+        hint = ""
+        if exc.ctx is not None:
+            hint = f" (see '{exc.ctx.command_path} --help')"
+        _fail(f"{exc.format_message()}{hint}", 2)
+    except click.ClickException as exc:  # e.g. click.BadParameter raised outside parsing
+        _fail(exc.format_message(), 2)
     except TinygenError as exc:
         if debug:
             raise

@@ -109,7 +109,8 @@ def build_model_code(graph: Graph, backend: str = "portable", target: str | Targ
     for op in graph.ops:
         be.module(op)  # UnsupportedOpError early, naming the op
     scratch = {op.index: be.scratch_bytes(graph, op, params[op.index]) for op in graph.ops}
-    plan = plan_arena(graph, scratch=scratch, in_place_ok=be.in_place_ok)
+    plan = plan_arena(graph, scratch=scratch, in_place_ok=be.in_place_ok,
+                      overlap=lambda op: be.overlap(graph, op, params[op.index]))
     name = c_identifier(graph.name)
     arena_symbol = f"{name}_arena"
     names = layer_names(graph, plan.order)

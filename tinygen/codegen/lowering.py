@@ -186,6 +186,12 @@ class Backend:
         fn = getattr(self.module(op), "scratch_bytes", None)
         return int(fn(graph, op, params)) if fn else 0
 
+    def overlap(self, graph: Graph, op: Op, params):
+        """(input tensor, D) when the op's kernel lets its output overlap its dying input
+        (see planner.plan_arena), else None."""
+        fn = getattr(self.module(op), "overlap", None)
+        return fn(graph, op, params) if fn else None
+
     def in_place_ok(self, op: Op) -> bool:
         fn = getattr(self.module(op), "IN_PLACE", True)
         return bool(fn)

@@ -102,7 +102,7 @@ def _parse_address(ctx, param, value):
               help="Serial port or pyserial URL: /dev/ttyACM0, COM3, /dev/pts/N, socket://127.0.0.1:4444.")
 @click.option("--baud", "-b", default=115200, show_default=True, type=click.IntRange(1200, 4_000_000),
               help="Baud rate (the ROM bootloader detects it from the sync byte).")
-@click.option("--address", "-a", callback=_parse_address, default=None,
+@click.option("--address", "-a", callback=_parse_address, default=None, metavar="ADDR",
               help="Flash address to write at [.bin: 0x08000000; .elf: its load address].")
 @click.option("--no-verify", is_flag=True, help="Skip reading the flash back.")
 @click.option("--no-go", is_flag=True, help="Leave the board in the bootloader (no GO).")
@@ -128,7 +128,7 @@ def command(firmware, port, baud, address, no_verify, no_go, timeout, retries, q
     Examples:
       tinygen flash out/ --port socket://127.0.0.1:4444
       tinygen flash out/build/firmware.bin --port /dev/ttyACM0
-      stm32flash-compatible: tinygen flash app.bin -p /dev/ttyUSB0 -a 0x08000000
+      tinygen flash app.bin -p /dev/ttyUSB0 -a 0x08004000     (a .bin elsewhere)
 
     Exit status: 0 flashed (and verified), 1 the flash could not be completed
     or verified, 2 bad input or no bootloader answering.

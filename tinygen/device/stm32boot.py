@@ -406,16 +406,28 @@ class FlashReport:
 
 
 def connect(url: str, baudrate: int = 115200, timeout: float = 1.0, log=None) -> Stm32Bootloader:
+    """Open the port, sync and GET: a session with a bootloader that answers
+    properly, or TinygenError (exit 2) saying why not."""
     port = open_port(url, baudrate)
     bl = Stm32Bootloader(port, timeout=timeout, log=log)
+    hint = (f"is BOOT0 high and the board reset (emulator: `tinygen emulate mps2-an386 --bootloader`)? "
+            f"is the baud rate ({baudrate}) right and nothing else using the port?")
     try:
         bl.sync()
-    except (Timeout, BootloaderError):
+    except BootloaderError:
         port.close()
-        raise TinygenError(f"no answer from the bootloader on {url}: is BOOT0 high and the board reset "
-                           "(emulator: `tinygen emulate mps2-an386 --bootloader`)? is the baud rate "
-                           f"({baudrate}) right and nothing else using the port?") from None
-    return bl
+        raise TinygenError(f"no answer from the bootloader on {url}: {hint}") from None
+    for attempt in range(2):
+        try:
+            bl.get()
+            return bl
+        except BootloaderError as exc:
+            if attempt:
+                port.close()
+                raise TinygenError(f"something answers on {url} but not as an STM32 bootloader ({exc}): "
+                                   f"an application running? {hint}") from None
+            bl.drain()
+    raise AssertionError("unreachable")
 
 
 def _with_retries(bl: Stm32Bootloader, what: str, fn, attempts: int):
@@ -437,7 +449,8 @@ def _with_retries(bl: Stm32Bootloader, what: str, fn, attempts: int):
 
 
 def identify(bl: Stm32Bootloader, attempts: int = 3) -> tuple[int, Device]:
-    _with_retries(bl, "GET", bl.get, attempts)
+    if bl.version is None:
+        _with_retries(bl, "GET", bl.get, attempts)
     pid = _with_retries(bl, "GET_ID", bl.get_id, attempts)
     dev = DEVICES.get(pid)
     if dev is None:

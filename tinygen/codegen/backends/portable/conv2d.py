@@ -1,5 +1,5 @@
 """CONV_2D -> tg_conv2d_s8 (portable backend)."""
-from tinygen.codegen.backends.portable.conv_common import lower_conv_like
+from tinygen.codegen.backends.portable.conv_common import lower_conv_like, overlap  # noqa: F401
 
 KERNELS = ("tg_conv2d_s8.c",)
 IN_PLACE = False

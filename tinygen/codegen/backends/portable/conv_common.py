@@ -15,6 +15,43 @@ def folded_bias(bias: np.ndarray | None, filter_sums: np.ndarray, input_offset: 
     return folded.astype(np.int32)
 
 
+def window_overlap(input_shape, output_shape, k_h: int, k_w: int, stride_h: int, stride_w: int, pad_top: int,
+                   pad_left: int, dil_h: int = 1, dil_w: int = 1) -> int:
+    """For a kernel that computes output pixels in row-major order, each from a window of
+    input pixels, and writes a pixel's channels only while that pixel's window is still
+    needed: the smallest D such that the output may start D bytes below the input's start
+    (int8 in and out) without any write landing on input bytes still to be read.
+
+    Pixel p's writes end at out + (p+1)*C_out; from then on (and while computing p) the
+    kernel reads nothing below in + m(p), the first byte of p's window (windows move
+    forward through the input). So D = max over p of ((p+1)*C_out - min_{q>=p} m(q)).
+    """
+    n, h, w, c_in = (int(v) for v in input_shape)
+    _, oh, ow, c_out = (int(v) for v in output_shape)
+    oy, ox = np.arange(oh, dtype=np.int64), np.arange(ow, dtype=np.int64)
+    iy0 = oy * stride_h - pad_top
+    ix0 = ox * stride_w - pad_left
+    ky_lo = np.where(iy0 < 0, (-iy0 + dil_h - 1) // dil_h, 0)
+    kx_lo = np.where(ix0 < 0, (-ix0 + dil_w - 1) // dil_w, 0)
+    row = np.minimum(iy0 + ky_lo * dil_h, h)
+    col = np.minimum(ix0 + kx_lo * dil_w, w)
+    m = (np.arange(n, dtype=np.int64)[:, None, None] * (h * w * c_in)
+         + (row[None, :, None] * w + col[None, None, :]) * c_in).reshape(-1)
+    m = np.minimum.accumulate(m[::-1])[::-1]  # the lowest byte any later pixel still reads
+    ends = (np.arange(m.size, dtype=np.int64) + 1) * c_out
+    return int((ends - m).max())
+
+
+def overlap(graph, op, p):
+    """CONV_2D / DEPTHWISE_CONV_2D (portable kernels): see window_overlap."""
+    if graph.tensors[p.input_index].dtype != "int8" or graph.tensors[p.output_index].dtype != "int8":
+        return None
+    kh = p.filter_shape[1]
+    kw = p.filter_shape[2]
+    return p.input_index, window_overlap(p.input_shape, p.output_shape, kh, kw, p.stride_h, p.stride_w,
+                                         p.pad_top, p.pad_left, p.dilation_h, p.dilation_w)
+
+
 def conv_header(p) -> str:
     return (f"stride {p.stride_h}x{p.stride_w}, dilation {p.dilation_h}x{p.dilation_w}, padding {p.padding} "
             f"(top {p.pad_top}, left {p.pad_left}, bottom {p.pad_bottom}, right {p.pad_right}), "

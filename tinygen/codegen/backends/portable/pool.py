@@ -1,6 +1,16 @@
 """AVERAGE_POOL_2D -> tg_avgpool_s8, MAX_POOL_2D -> tg_maxpool_s8 (portable backend)."""
+from tinygen.codegen.backends.portable.conv_common import window_overlap
+
 KERNELS = ("tg_avgpool_s8.c", "tg_maxpool_s8.c")
 IN_PLACE = False
+
+
+def overlap(graph, op, p):
+    """Pixels in row-major order, each from its window: the output may overlap consumed input."""
+    if graph.tensors[p.input_index].dtype != "int8":
+        return None
+    return p.input_index, window_overlap(p.input_shape, p.output_shape, p.filter_h, p.filter_w, p.stride_h,
+                                         p.stride_w, p.pad_top, p.pad_left)
 
 
 def lower(ctx, op, p) -> None:
