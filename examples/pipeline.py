@@ -207,4 +207,9 @@ def _summary(ex, meta, float_m, host, y, dev, how, seconds) -> None:
         print(f"  int8 host (reference)    {score(host, y, meta)}")
         if dev is not None:
             print(f"  int8 ON THE DEVICE       {score(dev, y, meta)}   ({how})")
+            if meta["task"] == "classification":
+                pred = np.argmax(dev.reshape(len(dev), -1), 1)
+                per = [f"{name} {100 * np.mean(pred[y == k] == k):.1f}% ({int(np.sum(y == k))})"
+                       for k, name in enumerate(meta["labels"]) if np.any(y == k)]
+                print(f"  on the device per class  {', '.join(per)}")
     print(f"  total {seconds:.0f} s")

@@ -172,8 +172,8 @@ def test_sync_accepts_nack_of_a_repeated_sync():
 def test_sync_without_answer_times_out():
     port = ScriptedPort(lambda d: b"")
     with pytest.raises(sb.Timeout):
-        sb.Stm32Bootloader(port, timeout=0.1).sync(attempts=2)
-    assert port.written == b"\x7f\x7f"
+        sb.Stm32Bootloader(port, timeout=0.1).sync(budget=0.25)
+    assert port.written == b"\x7f\x7f\x7f"
 
 
 def test_every_read_has_a_timeout():

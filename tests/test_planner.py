@@ -119,7 +119,8 @@ def test_random_graphs_never_overlap(seed):
 
 
 def _simulate_window_op(in_shape, out_shape, kh, kw, sh, sw, pt, pl, dh, dw, d):
-    """Replay a sliding-window kernel's memory traffic with the output D bytes below the input:
+    """Replay a sliding-window kernel's memory traffic with the output D bytes below the input
+    (input bytes of a pixel's window are read while its output channels are being written):
     returns True when no read ever sees a byte the kernel already overwrote."""
     n, h, w, ci = in_shape
     _, oh, ow, co = out_shape
@@ -138,9 +139,11 @@ def _simulate_window_op(in_shape, out_shape, kh, kw, sh, sw, pt, pl, dh, dw, d):
                         if 0 <= iy < h and 0 <= ix < w:
                             start = in_base + ((b * h + iy) * w + ix) * ci
                             reads.update(range(start, start + ci))
+                # a kernel may write some of pixel p's channels before it has read p's whole
+                # window again (one channel block at a time), so p's own writes count too
+                clobbered.update(range(out_base + p * co, out_base + (p + 1) * co))
                 if reads & clobbered:
                     return False
-                clobbered.update(range(out_base + p * co, out_base + (p + 1) * co))
                 p += 1
     return True
 

@@ -14,7 +14,6 @@ import socket
 import struct
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -172,9 +171,10 @@ def test_arenas_beat_tflm(builds):
 
 # ---- other boards ---------------------------------------------------------------------------
 
-def test_mps3_an547_cortex_m55_bit_exact(builds):
+@pytest.mark.parametrize("backend", _backends())
+def test_mps3_an547_cortex_m55_bit_exact(builds, backend):
     model = "mlperf_tiny_kws_dscnn.tflite"
-    project = builds.get(model, "mps3-an547")
+    project = builds.get(model, "mps3-an547", backend)  # cmsis-nn: its Helium (MVE) kernels
     rep = _verify(project, model, n=2, seed=5)
     assert rep["board"] == "mps3-an547"
     assert rep["bit_exact"] == 2 and rep["cycles_min"] > 10_000

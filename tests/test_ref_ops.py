@@ -24,6 +24,9 @@ from tinygen.ref import Interpreter
 
 N_SAMPLES = 48
 
+pytestmark = [pytest.mark.filterwarnings("ignore::UserWarning"),
+              pytest.mark.filterwarnings("ignore::DeprecationWarning")]
+
 
 @dataclass
 class Case:
@@ -138,6 +141,8 @@ CASES = {
                                               shape=(13, 11, 3), batch=None), [(-1, 1)], {"CONV_2D"},
                                          extra={"static_twin": _seq(L("Conv2D", 5, 3, dilation_rate=2,
                                                                       padding="same"), shape=(13, 11, 3))}),
+    "strided_slice_reverse_shrink": Case(_seq(lambda k: (lambda t: t[:, ::-2, 1, 1:]), shape=(7, 4, 3)), [(-1, 1)],
+                                         {"STRIDED_SLICE"}),
     "quantize_dequantize_float_io": Case(_seq(L("Dense", 6), shape=(12,)), [(-3, 3)],
                                          {"QUANTIZE", "DEQUANTIZE", "FULLY_CONNECTED"}, float_io=True),
 }
@@ -262,7 +267,7 @@ def _hand_built():
             options=("SoftmaxOptions", {"beta": beta})), [rows])
     # SQUEEZE / EXPAND_DIMS (the converter folds them away in Keras models)
     cases["squeeze"] = (single_op_model(
-        "SQUEEZE", [T("x", (1, 5, 1, 3), "int8", 0.1, 2)], [T("y", (1, 5, 3), "int8", 0.1, 2)],
+        "SQUEEZE", [T("x", (1, 5, 1, 3), "int8", 0.1, 2)], [T("y", (5, 3), "int8", 0.1, 2)],
         options=("SqueezeOptions", {})), [rng.integers(-128, 128, size=(4, 1, 5, 1, 3), dtype=np.int8)])
     cases["expand_dims"] = (single_op_model(
         "EXPAND_DIMS", [T("x", (1, 5, 3), "int8", 0.1, 2), T("axis", (1,), "int32", data=np.array([2], np.int32))],

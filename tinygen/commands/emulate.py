@@ -70,7 +70,13 @@ def command(what: str, serial: str, boot0: bool):
         else:
             board.start()
             click.echo(f"serial: {board.url}")
-        what_runs = "bootloader (waiting for a flasher)" if (boot0 or firmware is None) else str(firmware)
+        if firmware is None:
+            what_runs = "its bootloader (waiting for a flasher)"
+        elif boot0:
+            what_runs = f"its bootloader (BOOT0 held; {firmware.with_suffix('.bin')} preloaded)"
+        else:
+            what_runs = f"{firmware.with_suffix('.bin')} via its bootloader" if target.extra.get(
+                "boot") == "bootloader" else str(firmware)
         click.echo(f"QEMU {target.qemu_machine} running {what_runs}; -icount shift=0; Ctrl-C stops it",
                    err=True)
         sys.stdout.flush()

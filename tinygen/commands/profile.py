@@ -73,7 +73,7 @@ def profile_device(device, graph=None, input_path: Path | None = None, seed: int
 
 def print_profile(prof: dict, echo=click.echo) -> None:
     unit = prof["cycle_unit"]
-    per = unit[:-1] if unit.endswith("s") else unit
+    per = {"cycles": "cycle", "instructions": "instruction"}.get(unit, unit)
     rows = prof["layers"]
     have_macs = any(r["macs"] is not None for r in rows)
     layer_sum = sum(r["cycles"] for r in rows) or 1

@@ -134,7 +134,7 @@ def verify_device(device, graph, inputs: list[np.ndarray], progress: bool = True
 
 def print_summary(report: dict, echo=click.echo) -> None:
     unit = report["cycle_unit"]
-    per = unit[:-1] if unit.endswith("s") else unit
+    per = {"cycles": "cycle", "instructions": "instruction"}.get(unit, unit)
     echo(f"bit-exact: {report['bit_exact']}/{report['count']}   max |diff|: {report['max_abs_diff']:g}")
     echo(f"{unit} per inference: {report['cycles_mean']:,.0f} (min {report['cycles_min']:,}, "
          f"max {report['cycles_max']:,})")

@@ -286,23 +286,29 @@ class Stm32Bootloader:
         self._ack(what=f"command 0x{cmd:02x}")
 
     # -- session
-    def sync(self, attempts: int = 3) -> str:
-        """Send 0x7F until the bootloader answers. Returns 'ack' (fresh sync) or
-        'nack' (it was already synced). Ignores 0x00 and stale bytes."""
+    def sync(self, budget: float | None = None) -> str:
+        """Send 0x7F (again every `timeout` seconds, for `budget` seconds, default
+        max(3 timeouts, 3 s)) until the bootloader answers. Returns 'ack' (fresh
+        sync) or 'nack' (it was already synced). Ignores 0x00 and stale bytes."""
+        budget = max(3 * self.timeout, 3.0) if budget is None else budget
         self.drain()
-        for _ in range(attempts):
+        deadline = time.monotonic() + budget
+        sent = 0
+        while time.monotonic() < deadline:
             self._write(bytes([SYNC]))
-            deadline = time.monotonic() + self.timeout
-            while time.monotonic() < deadline:
+            sent += 1
+            wait_until = min(deadline, time.monotonic() + self.timeout)
+            while time.monotonic() < wait_until:
                 self._set_timeout(min(self.timeout, 0.25))
                 b = self._port_read(1)
                 if not b:
-                    break
-                if b[0] == ACK:
-                    return "ack"
-                if b[0] == NACK:   # a repeated sync: the part is listening already
-                    self.drain()
-                    return "nack"
+                    continue
+                if b[0] in (ACK, NACK):
+                    # NACK: a repeated sync, the part is listening already. Either
+                    # way, answers to any earlier unanswered 0x7F may follow: drop them.
+                    if sent > 1 or b[0] == NACK:
+                        self.drain(0.1)
+                    return "ack" if b[0] == ACK else "nack"
                 # 0x00 (some parts/adapters emit one as the line comes up) or stale bytes
         raise Timeout("no answer to sync")
 

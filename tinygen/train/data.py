@@ -370,16 +370,19 @@ def read_sidecar(model_path: str | Path) -> dict | None:
 
 def write_sidecar(model_path: str | Path, meta: dict) -> Path:
     sp = sidecar_path(model_path)
-    meta = {"tinygen_sidecar": SIDECAR_VERSION, **meta}
-    sp.write_text(json.dumps(meta, indent=1, default=_json_default) + "\n")
+    meta = _plain_json({"tinygen_sidecar": SIDECAR_VERSION, **meta})
+    sp.write_text(json.dumps(meta, indent=1, allow_nan=False) + "\n")
     return sp
 
 
-def _json_default(o: Any) -> Any:
+def _plain_json(o: Any) -> Any:
+    """numpy values -> Python, NaN/inf -> null (strict JSON that any reader accepts)."""
+    if isinstance(o, dict):
+        return {str(k): _plain_json(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple, np.ndarray)):
+        return [_plain_json(v) for v in (o.tolist() if isinstance(o, np.ndarray) else o)]
     if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, float) and math.isnan(o):
+        o = o.item()
+    if isinstance(o, float) and not math.isfinite(o):
         return None
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+    return o

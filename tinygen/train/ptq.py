@@ -30,7 +30,7 @@ import numpy as np
 
 from tinygen.errors import TinygenError
 from tinygen.train import data as D
-from tinygen.train.trainer import TEST_FRACTION, describe_metrics, evaluate
+from tinygen.train.trainer import TEST_FRACTION, evaluate
 
 DEFAULT_SAMPLES = 200
 
@@ -161,17 +161,25 @@ class Int8Runner:
 
         self.graph = load_model(tflite_path)
         self.engine = "tinygen reference interpreter"
+        from tinygen.errors import UnsupportedOpError
+
+        self._tflm = None
         try:
             from tinygen.ref.interpreter import Interpreter
 
             self._interp = Interpreter(self.graph)
-            self._tflm = None
+            return
         except ImportError:
+            why = "tinygen.ref.interpreter not available"
+        except UnsupportedOpError as exc:  # the model converts, but tinygen cannot run it: say so
+            why = f"WARNING tinygen cannot run this model: {exc}"
+        try:
             from tflite_micro.python.tflite_micro import runtime
-
-            self.engine = "TFLM (tinygen.ref.interpreter not available)"
-            self._interp = None
-            self._tflm = runtime.Interpreter.from_bytes(Path(tflite_path).read_bytes())
+        except ImportError:
+            raise TinygenError(f"cannot run the int8 model to check it ({why}; TFLM not installed)") from None
+        self.engine = f"TFLM; {why}"
+        self._interp = None
+        self._tflm = runtime.Interpreter.from_bytes(Path(tflite_path).read_bytes())
 
     def run(self, q: np.ndarray) -> np.ndarray:
         """q: int8 [N, *one-sample shape] -> int8 [N, output size]."""
@@ -248,7 +256,7 @@ def quantize(model_path: str | Path, calibration: str | Path, out: str | Path, *
                            f"the model takes {in_shape}: the sidecar belongs to another model")
     n_features = int(np.prod(in_shape))
     ds = load_calibration(calibration, meta, n_features)
-    x = D.reshape_features(ds.x, in_shape, str(calibration), what=f"the model input shape")
+    x = D.reshape_features(ds.x, in_shape, str(calibration), what="the model input shape")
     x_test = None if ds.x_test is None else D.reshape_features(ds.x_test, in_shape, str(calibration),
                                                                what="the model input shape")
     task = (meta or {}).get("task")

@@ -66,13 +66,23 @@ def context(ctx) -> str:
     return "&context"
 
 
-def check_scratch(ctx, size_call: str, planned: int) -> None:
+def check_scratch(ctx, fn: str, args: list[str], planned: int) -> None:
     """Under TG_CHECK_SCRATCH (the tests build with it), ask CMSIS-NN's own *_get_buffer_size for
     this call and skip the layer when it wants more than the generation-time size: the output
     stays unwritten and a bit-exact comparison fails, naming the model."""
     ctx.emit("#ifdef TG_CHECK_SCRATCH")
-    ctx.emit(f"if ({size_call} > {int(planned)}) {{")
-    ctx.emit("    return; /* scratch sized at generation time is too small for this CMSIS-NN build */")
+    ctx.emit("/* CMSIS-NN's own size for this call must fit the scratch planned at generation time */")
+    lines, cur = [], f"if ({fn}("
+    for i, a in enumerate(args):
+        piece = a + (", " if i < len(args) - 1 else f") > {int(planned)}) {{")
+        if len(cur) + len(piece) > 100 and cur.strip():
+            lines.append(cur.rstrip())
+            cur = "        "
+        cur += piece
+    lines.append(cur)
+    for line in lines:
+        ctx.emit(line)
+    ctx.emit("    return;")
     ctx.emit("}")
     ctx.emit("#endif")
 

@@ -111,8 +111,8 @@ def lower(ctx, op, p, arch: str = "c"):
     filter_dims = declare_dims(ctx, "filter_dims", nhwc(p.filter_shape))
     bias_dims = declare_dims(ctx, "bias_dims", dims_init(1, 1, 1, n_out))
     out_dims = declare_dims(ctx, "output_dims", nhwc(p.output_shape))
-    check_scratch(ctx, f"arm_depthwise_conv_wrapper_s8_get_buffer_size(&{params}, &{in_dims}, &{filter_dims}, "
-                       f"&{out_dims})", planned_scratch(ctx))
+    check_scratch(ctx, "arm_depthwise_conv_wrapper_s8_get_buffer_size",
+                  [f"&{params}", f"&{in_dims}", f"&{filter_dims}", f"&{out_dims}"], planned_scratch(ctx))
     c = context(ctx)
     ctx.emit(f"(void)arm_depthwise_conv_wrapper_s8({c}, &{params}, &{quant},")
     ctx.emit(f"    &{in_dims}, {ctx.act(p.input_index, const=True)},")

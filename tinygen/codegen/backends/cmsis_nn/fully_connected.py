@@ -77,7 +77,7 @@ def lower(ctx, op, p, arch: str = "c"):
     filter_dims = declare_dims(ctx, "filter_dims", dims_init(p.accum_depth, 1, 1, p.output_depth))
     bias_dims = declare_dims(ctx, "bias_dims", dims_init(1, 1, 1, p.output_depth))
     out_dims = declare_dims(ctx, "output_dims", dims_init(p.batches, 1, 1, p.output_depth))
-    check_scratch(ctx, f"arm_fully_connected_s8_get_buffer_size(&{filter_dims})",
+    check_scratch(ctx, "arm_fully_connected_s8_get_buffer_size", [f"&{filter_dims}"],
                   4 * p.output_depth if arch == "mve" else 0)
     if arch == "mve":
         b = ctx.tensor(p.bias_index).data if p.bias_index >= 0 else None

@@ -36,7 +36,7 @@ def lower(ctx, op, p, arch: str = "c"):
     filter_dims = declare_dims(ctx, "filter_dims", dims_init(1, p.filter_h, p.filter_w, 1))
     out_dims = declare_dims(ctx, "output_dims", nhwc(p.output_shape))
     if avg:
-        check_scratch(ctx, f"arm_avgpool_s8_get_buffer_size({int(p.output_shape[2])}, {int(p.input_shape[-1])})",
+        check_scratch(ctx, "arm_avgpool_s8_get_buffer_size", [str(int(p.output_shape[2])), str(int(p.input_shape[-1]))],
                       planned_scratch(ctx))
     c = context(ctx)
     ctx.emit(f"(void){fn}({c}, &{params}, &{in_dims}, {ctx.act(p.input_index, const=True)},")
