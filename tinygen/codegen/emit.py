@@ -223,6 +223,24 @@ def _arena_table(code: ModelCode) -> list[dict]:
     return rows
 
 
+def _overlap_notes(code: ModelCode) -> list[str]:
+    """One line per op whose output overlaps the input it consumes."""
+    names = {l.op.index: l.name for l in code.layers}
+    by_buffer = {}
+    for layer in code.layers:
+        for t in layer.op.outputs:
+            by_buffer.setdefault(code.plan.tensor_buffer.get(t), layer)
+    notes = []
+    for (bi, bo), d in sorted(code.plan.overlaps.items(), key=lambda kv: code.plan.buffers[kv[0][1]].first):
+        a, b = code.plan.buffers[bi], code.plan.buffers[bo]
+        if a.offset < b.offset + b.size and b.offset < a.offset + a.size:
+            layer = by_buffer.get(bo)
+            who = names.get(layer.op.index, "?") if layer is not None else "?"
+            notes.append(f"{who}: output arena[{b.offset}..+{b.size}) overlaps its input arena[{a.offset}..+{a.size}) "
+                         f"(allowed down to {d} bytes below the input: it only overwrites input already used)")
+    return notes
+
+
 def _env() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader([str(TEMPLATES_DIR)]), trim_blocks=True,
                              lstrip_blocks=True, keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
@@ -266,6 +284,7 @@ def render_project(code: ModelCode) -> dict[str, str]:
         "arrays": arrays,
         "format_array": _format_array,
         "arena_table": _arena_table(code),
+        "overlap_notes": _overlap_notes(code),
         "dead_regions": _dead_regions(code),
         "info_json": info_json,
         "plan": code.plan,
