@@ -3,6 +3,7 @@
 #               build for the emulated Cortex-M4, flash it over serial, verify bit-exact
 #   make test   the test suite (what CI runs)
 PYTHON ?= python3
+export PYTHON
 
 .PHONY: setup demo test bench
 setup:

@@ -24,7 +24,7 @@ import numpy as np
 from tinygen import __version__
 from tinygen.codegen.lowering import (CTYPES, Layer, LayerContext, get_backend, layer_names,
                                       tensor_summary)
-from tinygen.codegen.names import c_comment, c_identifier, c_string, c_string_lines
+from tinygen.codegen.names import c_comment, c_identifier, c_string, c_string_lines, short_name
 from tinygen.codegen.planner import ArenaPlan, plan_arena
 from tinygen.errors import TinygenError
 from tinygen.model.ir import Graph, shape_str
@@ -159,7 +159,7 @@ def _layer_header(code: ModelCode, layer: Layer) -> list[str]:
                 continue
             t = g.tensors[i]
             where = "constant" if t.is_constant else f"arena[{code.plan.tensor_offset(i)}..+{t.nbytes})"
-            lines.append(f"  {role} {tensor_summary(t):<44} {where}  '{c_comment(t.name)}'")
+            lines.append(f"  {role} {tensor_summary(t):<44} {where}  '{c_comment(short_name(t.name))}'")
     if layer.op.index in code.plan.in_place:
         lines.append("  runs in place: the output overwrites an input that dies here")
     for h in layer.header:
@@ -217,7 +217,7 @@ def _arena_table(code: ModelCode) -> list[dict]:
         if b.kind == "scratch":
             what = b.label
         else:
-            what = ", ".join(f"'{g.tensors[t].name}' {shape_str(g.tensors[t].shape)}" for t in b.tensors)
+            what = ", ".join(f"'{short_name(g.tensors[t].name)}' {shape_str(g.tensors[t].shape)}" for t in b.tensors)
         rows.append({"offset": b.offset, "size": b.size, "first": b.first, "last": b.last,
                      "what": c_comment(what)})
     return rows

@@ -54,3 +54,9 @@ def c_string_lines(text: str, width: int = 96, indent: str = "    ") -> str:
     """A long C string as adjacent literals, one per line."""
     chunks = [text[i:i + width] for i in range(0, len(text), width)] or [""]
     return "\n".join(indent + c_string(c) for c in chunks)
+
+
+def short_name(tensor_name: str, limit: int = 56) -> str:
+    """A readable tensor label: converters join fused names with ';' -- keep the first."""
+    s = str(tensor_name).split(";")[0]
+    return s if len(s) <= limit else "..." + s[-(limit - 3):]

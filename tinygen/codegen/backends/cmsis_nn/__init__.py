@@ -107,6 +107,14 @@ class _BoundModule:
             return int(fn(graph, op, params, arch=self._backend.arch))
         return int(fn(graph, op, params))
 
+    def overlap(self, graph, op, params):
+        fn = getattr(self._mod, "overlap", None)
+        if fn is None:
+            return None
+        if "arch" in inspect.signature(fn).parameters:
+            return fn(graph, op, params, arch=self._backend.arch)
+        return fn(graph, op, params)
+
     def lower(self, ctx, op, params) -> None:
         if not self._native:
             self._mod.lower(ctx, op, params)

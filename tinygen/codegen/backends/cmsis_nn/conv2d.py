@@ -91,6 +91,21 @@ def scratch_bytes(graph, op, p, arch: str = "c") -> int:
     return buffer_size(p, arch)
 
 
+def overlap(graph, op, p, arch: str = "c"):
+    """Output over the dying input (planner overlap), only where the kernel's order allows it.
+
+    arm_convolve_s8 without MVE, ungrouped: output pixels in row-major order, two at a time,
+    each pair's windows copied into the im2col buffer before the pair's outputs are written;
+    windows move forward. So the portable kernels' bound (conv_common.window_overlap: each
+    pixel written while its own window is still needed) is safe for it. Not for the 1x1 / 1xN
+    kernels (arm_nn_mat_mult_nt_t_s8 runs output channels outermost and re-reads every input
+    pixel for each), grouped convolutions (groups outermost) or the MVE paths (not analysed).
+    """
+    if arch == "mve" or p.filter_offset != 0 or p.groups != 1 or kind(p) != "generic":
+        return None
+    return portable.overlap(graph, op, p)
+
+
 def emit_convolve(ctx, p, weights: str, filter_dims: str, arch: str, what: str = "CONV_2D") -> tuple[str, ...]:
     """The arm_convolve_wrapper_s8 call (also used for depthwise layers lowered as convolutions)."""
     n_out = p.output_shape[-1]

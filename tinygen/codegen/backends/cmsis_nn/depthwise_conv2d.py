@@ -77,6 +77,21 @@ def scratch_bytes(graph, op, p, arch: str = "c") -> int:
     return 0
 
 
+def overlap(graph, op, p, arch: str = "c"):
+    """Output over the dying input (planner overlap), only where the kernel's order allows it.
+
+    Depth multiplier 1 without MVE: arm_depthwise_conv_3x3_s8, arm_depthwise_conv_s8_opt (DSP:
+    the whole window of a pixel is copied to the int16 buffer before its channels are written)
+    and arm_depthwise_conv_s8's generic loop (pure C) all produce output pixels in row-major
+    order, reading each window before writing that pixel's channels: the portable kernels'
+    bound (conv_common.window_overlap) holds. Not on MVE (the opt kernel runs blocks of 124
+    channels outermost) nor for other depth multipliers (a separate loop order).
+    """
+    if arch == "mve" or p.filter_offset != 0 or p.depth_multiplier != 1:
+        return None
+    return portable.overlap(graph, op, p)
+
+
 def lower(ctx, op, p, arch: str = "c"):
     if p.filter_offset != 0:
         portable.lower(ctx, op, p)  # raises UnsupportedOpError, naming the op
