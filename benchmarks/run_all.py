@@ -17,7 +17,7 @@ def main() -> int:
     status = 0
     for name in BENCHMARKS:
         print(f"\n=== {name} ===", flush=True)
-        rc = subprocess.call([sys.executable, str(HERE / name)] + sys.argv[1:])
+        rc = subprocess.call([sys.executable, str(HERE / name)])
         if rc != 0:
             print(f"{name} exited with status {rc}", flush=True)
             status = 1

@@ -220,7 +220,7 @@ def op_projects(tmp_path_factory):
 EXPECT_CALL = {
     "conv1d_1xn": "runs arm_convolve_1_x_n_s8", "conv_groups2": "runs arm_convolve_s8",
     "conv_dilation2_valid": "runs arm_convolve_s8", "depthwise_dm2_stride2": "runs arm_depthwise_conv_s8",
-    "add_all_pairs": "arm_elementwise_add_s8(", "mul_all_pairs": "arm_elementwise_mul_s8(",
+    "add_all_pairs": "tg_add_table_s8(", "mul_all_pairs": "arm_elementwise_mul_s8(",
     "add_broadcast_relu": "tg_add_s8(", "maxpool_same_odd": "arm_max_pool_s8(",
     "fc_per_channel": "arm_fully_connected_per_channel_s8(",
 }

@@ -116,6 +116,32 @@ def test_person_detect_real_images(golden):
     assert ours[1].argmax() == 1, f"person.bmp scored {ours[1]}"
 
 
+AD = MODELS / "mlperf_tiny_ad_fc.tflite"
+
+
+@pytest.mark.skipif(not AD.exists(), reason=f"{AD} is absent (../shared)")
+def test_fc_multiplier_is_derived_in_double(golden):
+    """Per-tensor FULLY_CONNECTED: TFLM's source reads double(float32(s_in*s_w))/s_out, the TFLM
+    build behaves as the all-double product. These three samples of the AD model tell them apart."""
+    from tinygen.quant.fixedpoint import quantize_multiplier
+    from tinygen.quant.params import derive_params
+
+    graph = load_model(AD)
+    x = make_random_inputs(graph, 512, seed=5)[0][[231, 239, 465]]
+    ours = Interpreter(graph).run([x])[0]
+    np.testing.assert_array_equal(ours, golden(AD, [x])[0].reshape(ours.shape))
+    # the float32-product variant really differs on these samples (keeps this test meaningful)
+    params = derive_params(graph)
+    for op in graph.ops:
+        s_in, s_w, s_out = (np.float32(graph.tensors[i].quant.scale[0])
+                            for i in (op.inputs[0], op.inputs[1], op.outputs[0]))
+        m, s = quantize_multiplier(float(np.float32(s_in * s_w)) / float(s_out))
+        params[op.index].output_multiplier[:] = m
+        params[op.index].output_shift[:] = s
+    f32_variant = Interpreter(graph, params=params).run([x])[0]
+    assert not np.array_equal(f32_variant, ours)
+
+
 # ---------------------------------------------------------------- the commands
 def _cli(*args: str):
     """Run the real entry point in-process: (exit status, stdout, stderr)."""

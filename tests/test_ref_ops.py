@@ -272,6 +272,39 @@ def _hand_built():
     cases["expand_dims"] = (single_op_model(
         "EXPAND_DIMS", [T("x", (1, 5, 3), "int8", 0.1, 2), T("axis", (1,), "int32", data=np.array([2], np.int32))],
         [T("y", (1, 5, 1, 3), "int8", 0.1, 2)]), [rng.integers(-128, 128, size=(4, 1, 5, 3), dtype=np.int8)])
+    # weight quantization the shared models do not have: per-tensor CONV/DEPTHWISE, per-channel FC
+    xs = rng.integers(-128, 128, size=(16, 1, 9, 7, 4), dtype=np.int8)
+    wc = rng.integers(-127, 128, size=(6, 3, 3, 4), dtype=np.int8)
+    bc = rng.integers(-20000, 20000, size=6).astype(np.int32)
+    cases["conv_per_tensor_weights"] = (single_op_model(
+        "CONV_2D", [T("x", (1, 9, 7, 4), "int8", 0.04, 9), T("w", (6, 3, 3, 4), "int8", 0.006, 0, data=wc),
+                    T("b", (6,), "int32", float(np.float32(0.04) * np.float32(0.006)), 0, data=bc)],
+        [T("y", (1, 5, 4, 6), "int8", 0.09, -5)],
+        options=("Conv2DOptions", {"padding": 0, "stride_w": 2, "stride_h": 2, "fused_activation_function": 1,
+                                   "dilation_w_factor": 1, "dilation_h_factor": 1})), [xs])
+    wd = rng.integers(-127, 128, size=(1, 3, 3, 8), dtype=np.int8)
+    bd = rng.integers(-5000, 5000, size=8).astype(np.int32)
+    cases["depthwise_per_tensor_weights"] = (single_op_model(
+        "DEPTHWISE_CONV_2D", [T("x", (1, 9, 7, 4), "int8", 0.04, 9), T("w", (1, 3, 3, 8), "int8", 0.01, 0, data=wd),
+                              T("b", (8,), "int32", float(np.float32(0.04) * np.float32(0.01)), 0, data=bd)],
+        [T("y", (1, 9, 7, 8), "int8", 0.05, 3)],
+        options=("DepthwiseConv2DOptions", {"padding": 0, "stride_w": 1, "stride_h": 1, "depth_multiplier": 2,
+                                            "fused_activation_function": 3, "dilation_w_factor": 1,
+                                            "dilation_h_factor": 1})), [xs])
+    wf = rng.integers(-127, 128, size=(5, 30), dtype=np.int8)
+    sf = (rng.uniform(0.002, 0.02, size=5)).astype(np.float32)
+    bf = rng.integers(-3000, 3000, size=5).astype(np.int32)
+    cases["fc_per_channel_weights"] = (single_op_model(
+        "FULLY_CONNECTED", [T("x", (2, 30), "int8", 0.03, -4), T("w", (5, 30), "int8", sf, 0, data=wf),
+                            T("b", (5,), "int32", np.float32(0.03) * sf, 0, data=bf)],
+        [T("y", (2, 5), "int8", 0.15, 1)],
+        options=("FullyConnectedOptions", {"fused_activation_function": 0})),
+        [rng.integers(-128, 128, size=(32, 2, 30), dtype=np.int8)])
+    unary("relu_n1_to_1", "RELU_N1_TO_1", 0.02, 4, 0.009, -2)
+    cases["avgpool_same_fused_relu6"] = (single_op_model(
+        "AVERAGE_POOL_2D", [T("x", (1, 9, 7, 4), "int8", 0.04, 9)], [T("y", (1, 5, 4, 4), "int8", 0.04, 9)],
+        options=("Pool2DOptions", {"padding": 0, "stride_w": 2, "stride_h": 2, "filter_width": 3,
+                                   "filter_height": 3, "fused_activation_function": 3})), [xs])
     # CONCATENATION of inputs whose quantization differs: TFLM's int8 kernel refuses it, and so must tinygen
     cases["concat_mixed_scales_refused"] = (single_op_model(
         "CONCATENATION", [T("a", (1, 4, 3), "int8", 0.05, 0), T("b", (1, 4, 2), "int8", 0.2, 3)],
@@ -281,7 +314,7 @@ def _hand_built():
     return cases
 
 
-REFUSED = {"concat_mixed_scales_refused": "CONCATENATION"}
+REFUSED = {"concat_mixed_scales_refused": "CONCATENATION", "relu_n1_to_1": "RELU_N1_TO_1"}
 
 
 @pytest.fixture(scope="session")
@@ -356,11 +389,45 @@ def test_op_matches_tflm(name, op_runs):
     _compare(Interpreter(graph).run(inputs), gold)
 
 
+def _float32_variant(name: str, graph):
+    """The params TFLM's source would give if its float32 arithmetic were honoured (derivation_* cases)."""
+    from tinygen.quant.fixedpoint import quantize_multiplier as qm
+    from tinygen.quant.params import _downscale_int32_to_int16_multiplier, derive_params
+
+    f = np.float32
+    params = derive_params(graph)
+    p = params[0]
+    op = graph.ops[0]
+    sc = [f(graph.tensors[i].quant.scale[0]) for i in list(op.inputs) + list(op.outputs)]
+    if name == "derivation_sub":
+        sa, sb, so = sc
+        tm = f(2) * max(sa, sb)
+        p.input1_multiplier, p.input1_shift = qm(float(f(sa / tm)))
+        p.input2_multiplier, p.input2_shift = qm(float(f(sb / tm)))
+        p.output_multiplier, p.output_shift = qm(float(f(tm / (f(1 << 20) * so))))
+    elif name == "derivation_leaky_relu":
+        si, so = sc
+        p.output_multiplier_alpha, p.output_shift_alpha = qm(float(f(f(si * f(p.alpha)) / so)))
+        p.output_multiplier_identity, p.output_shift_identity = qm(float(f(si / so)))
+    elif name == "derivation_relu":
+        si, so = sc
+        p.output_multiplier, p.output_shift = qm(float(f(si / so)))
+    elif name == "derivation_hard_swish":
+        si, so = sc
+        hires = f(f(1 / 128) * si)
+        m, p.output_multiplier_exponent = qm(float(f(hires / so)))
+        p.output_multiplier_fixedpoint_int16 = _downscale_int32_to_int16_multiplier(m)
+        m, p.reluish_multiplier_exponent = qm(float(f(hires / f(3 / 32768))))
+        p.reluish_multiplier_fixedpoint_int16 = _downscale_int32_to_int16_multiplier(m)
+    return params
+
+
 HAND_BUILT_NAMES = ["derivation_sub", "derivation_leaky_relu", "derivation_relu", "derivation_hard_swish",
                     "activation_range_relu6", "activation_range_add_relu6", "fc_filter_zero_point",
                     "quantize_float_ties", "quantize_int8_to_int8", "quantize_int8_to_int16",
                     "quantize_int16_to_int8", "dequantize_int8", "softmax_beta_half", "softmax_tiny_scale",
-                    "softmax_capped_scale", "softmax_beta_2", "squeeze", "expand_dims", "concat_mixed_scales_refused"]
+                    "softmax_capped_scale", "softmax_beta_2", "squeeze", "expand_dims", "conv_per_tensor_weights", "depthwise_per_tensor_weights",
+                    "fc_per_channel_weights", "relu_n1_to_1", "avgpool_same_fused_relu6", "concat_mixed_scales_refused"]
 
 
 @pytest.mark.parametrize("name", HAND_BUILT_NAMES)
@@ -374,6 +441,11 @@ def test_hand_built_matches_tflm(name, op_runs):
         with pytest.raises(UnsupportedOpError, match=REFUSED[name]):
             Interpreter(graph)
         return
-    _compare(Interpreter(graph).run(inputs), gold)
+    ours = Interpreter(graph).run(inputs)
+    _compare(ours, gold)
+    if name.startswith("derivation_"):
+        # the float32 derivation really gives another answer on these scales (keeps the case meaningful)
+        other = Interpreter(graph, params=_float32_variant(name, graph)).run(inputs)
+        assert not np.array_equal(other[0], ours[0])
     if name == "fc_filter_zero_point":
         assert Interpreter(graph).params[0].filter_offset == -11

@@ -187,6 +187,10 @@ void tg_softmax_s8(const tg_softmax_params *params, int32_t rows, int32_t depth,
  * output may equal input (in place). */
 void tg_lut_s8(const int8_t table[256], int32_t size, const int8_t *input, int8_t *output);
 
+/* QUANTIZE float32 -> int8 (round half away from zero) and DEQUANTIZE int8 -> float32. */
+void tg_quantize_f32_s8(int32_t size, const float *input, float scale, int32_t zero_point, int8_t *output);
+void tg_dequantize_s8_f32(int32_t size, const int8_t *input, float scale, int32_t zero_point, float *output);
+
 /* PAD / PADV2 of a 4-D tensor with a constant value. */
 void tg_pad_s8(const tg_dims *input_dims, const int8_t *input,
                const tg_dims *pad_before, const tg_dims *output_dims, int8_t pad_value,

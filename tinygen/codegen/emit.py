@@ -102,9 +102,9 @@ def build_model_code(graph: Graph, backend: str = "portable", target: str | Targ
             raise TinygenError(f"model output '{graph.tensors[idx].name}' is a constant")
     for idx in list(graph.inputs) + list(graph.outputs):
         t = graph.tensors[idx]
-        if t.dtype not in ("int8", "uint8", "int16"):
+        if t.dtype not in ("int8", "uint8", "int16", "float32"):
             raise TinygenError(f"model {'input' if idx in graph.inputs else 'output'} '{t.name}' is {t.dtype}; "
-                               "generated code takes integer (quantized) inputs and outputs")
+                               "generated code takes int8/uint8/int16/float32 inputs and outputs")
     params = params if params is not None else derive_params(graph)
     for op in graph.ops:
         be.module(op)  # UnsupportedOpError early, naming the op

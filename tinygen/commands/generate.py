@@ -17,8 +17,7 @@ def _target_help() -> str:
 @click.argument("model", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="project directory to create (must be empty or absent unless --force)")
-@click.option("--target", default=None, help="board to build for (see 'tinygen generate --help'); "
-              "default: mps2-an386 when the Cortex-M targets are installed, else host")
+@click.option("--target", default=None, help=_target_help())
 @click.option("--backend", type=click.Choice(["portable", "cmsis-nn"]), default="portable", show_default=True,
               help="kernel library: tinygen's portable C, or Arm CMSIS-NN (needs CMSIS_NN_PATH to build)")
 @click.option("--force", is_flag=True, help="write into a non-empty DIR, replacing generated files")

@@ -213,11 +213,6 @@ def saturating_rounding_multiply_by_pot(x, exponent: int) -> np.ndarray:
 # A FixedPoint<int32, I> value has I integer bits: real = raw / 2^(31 - I).
 # --------------------------------------------------------------------------
 
-def _sat_add(a, b) -> np.ndarray:
-    """int32 saturating add."""
-    return np.clip(_i64(a) + _i64(b), INT32_MIN, INT32_MAX)
-
-
 def _wrap_add(a, b) -> np.ndarray:
     """int32 wrapping add (gemmlowp's operator+ on raw int32)."""
     return _wrap_int32(_i64(a) + _i64(b))

@@ -22,7 +22,6 @@ from tinygen.quant.fixedpoint import (
     multiply_by_quantized_multiplier_greater_than_one,
     rounding_divide_by_pot,
     saturating_rounding_doubling_high_mul,
-    saturating_rounding_multiply_by_pot,
     tanh_q,
 )
 from tinygen.quant.params import (
@@ -152,5 +151,4 @@ def hard_swish(p: HardSwishParams, x: np.ndarray) -> np.ndarray:
     return np.clip(out, -128, 127).astype(np.int8)
 
 
-__all__ = ["softmax", "logistic", "tanh", "relu", "leaky_relu", "hard_swish",
-           "saturating_rounding_multiply_by_pot"]
+__all__ = ["softmax", "logistic", "tanh", "relu", "leaky_relu", "hard_swish"]

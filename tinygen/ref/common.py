@@ -109,15 +109,3 @@ def gemm_requantize(cols: np.ndarray, w: np.ndarray, bias: np.ndarray | None, re
         out[r:r + step] = requant(acc)
     return out
 
-
-def exact_matmul(a: np.ndarray, b: np.ndarray, bound: float) -> np.ndarray:
-    """a @ b for integer-valued arrays, exact, returned as int64.
-
-    `bound` is an upper bound of any partial sum's magnitude: float32 GEMM is
-    exact below 2^24, float64 below 2^53 (int8 x int8 sums always are).
-    """
-    if bound < float(1 << 24):
-        r = np.matmul(a.astype(np.float32, copy=False), b.astype(np.float32, copy=False))
-    else:
-        r = np.matmul(a.astype(np.float64, copy=False), b.astype(np.float64, copy=False))
-    return r.astype(np.int64)

@@ -63,6 +63,8 @@ _MODULES = {
 }
 
 ARCHS = ("c", "dsp", "mve")
+# tinygen kernels the CMSIS-NN backend adds (firmware/kernels): source -> its header
+KERNEL_HEADERS = {"tg_add_table_s8.c": "tg_add_table_s8.h"}
 _DSP_CPUS = ("cortex-m4", "cortex-m7", "cortex-m33", "cortex-m35p", "star-mc1")
 _MVE_CPUS = ("cortex-m55", "cortex-m85")
 
@@ -149,18 +151,29 @@ class CmsisNNBackend(Backend):
 
     def project_files(self, layers=()) -> dict:
         sources: list[str] = []
+        headers: list[str] = []
         for layer in layers:
             for s in self.layer_sources.get(layer.name, ()):
                 if s not in sources:
                     sources.append(s)
-        if not sources:
-            return {}
-        return {
-            "includes": ["arm_nnfunctions.h"],
-            "include_dirs": ["$(CMSIS_NN_PATH)/Include"],
-            "cmsis_nn_sources": sorted(sources),
-            "cmsis_nn_arch": self.arch,
-        }
+            for k in layer.kernels:
+                h = KERNEL_HEADERS.get(k)
+                if h and h not in headers:
+                    headers.append(h)
+        files: dict = {}
+        if headers:
+            files["includes"] = list(headers)
+            files["firmware_files"] = [f"kernels/{h}" for h in headers]
+        if sources:
+            files["includes"] = ["arm_nnfunctions.h"] + files.get("includes", [])
+            files["include_dirs"] = ["$(CMSIS_NN_PATH)/Include"]
+            files["cmsis_nn_sources"] = sorted(sources)
+            files["cmsis_nn_arch"] = self.arch
+            if self.arch == "dsp":
+                # CMSIS-NN's README: restrict on the output pointer of the DSP int8 convolution
+                # kernels may help; measured here: KWS -0.3 %, IC -0.9 % instructions on the M4.
+                files["cmsis_nn_defines"] = ["OPTIONAL_RESTRICT_KEYWORD=__restrict"]
+        return files
 
 
 BACKEND = CmsisNNBackend()
