@@ -11,8 +11,15 @@ One module per op (family), each exposing
     lower(ctx, op, params, arch) -> sources    fills ctx; returns the CMSIS-NN .c files
                                                (relative to Source/) the call needs, or ()
                                                when it fell back to a portable kernel
+    overlap(graph, op, params, arch)           optional: output over the dying input
+                                               (planner), only where the kernel's loop
+                                               order was checked to allow it
 Ops CMSIS-NN has no int8 kernel for (SUB, the LUT ops, PAD, CONCATENATION,
-STRIDED_SLICE, RESHAPE & co.) use the portable backend's modules unchanged.
+STRIDED_SLICE, RESHAPE & co.) use the portable backend's modules unchanged; a
+CMSIS-NN module falls back to its portable twin for cases CMSIS-NN cannot take
+(broadcasting ADD/MUL, non-int8 softmax, filter zero point != 0). Same-shape ADD
+on DSP / pure-C targets uses tinygen's table kernel (add.py: faster than
+arm_elementwise_add_s8 there, same bits).
 
 CMSIS-NN picks its code path at compile time from the CPU: pure C, DSP
 (ARM_MATH_DSP: Cortex-M4/M7/M33) or MVE (ARM_MATH_MVEI: Cortex-M55/M85), and
