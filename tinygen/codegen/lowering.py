@@ -210,6 +210,7 @@ class Backend:
 _BACKENDS: dict[str, str] = {
     "portable": "tinygen.codegen.backends.portable",
     "cmsis-nn": "tinygen.codegen.backends.cmsis_nn",
+    "dsp": "tinygen.codegen.backends.dsp",
 }
 
 

@@ -18,8 +18,9 @@ def _target_help() -> str:
 @click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="project directory to create (must be empty or absent unless --force)")
 @click.option("--target", default=None, help=_target_help())
-@click.option("--backend", type=click.Choice(["portable", "cmsis-nn"]), default="portable", show_default=True,
-              help="kernel library: tinygen's portable C, or Arm CMSIS-NN (needs CMSIS_NN_PATH to build)")
+@click.option("--backend", type=click.Choice(["portable", "cmsis-nn", "dsp"]), default="portable", show_default=True,
+              help="kernel library: tinygen's portable C, Arm CMSIS-NN (needs CMSIS_NN_PATH to build), "
+                   "or tinygen's dsp kernels (Cortex-M DSP: SMLAD; plain C elsewhere)")
 @click.option("--force", is_flag=True, help="write into a non-empty DIR, replacing generated files")
 def command(model: Path, out_dir: Path, target: str | None, backend: str, force: bool):
     """Generate C for MODEL into DIR: model.c/.h (one function per layer, one static

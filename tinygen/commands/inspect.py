@@ -18,7 +18,7 @@ from tinygen.model import load_model
 from tinygen.model.ir import Graph, Op, Quantization, Tensor, shape_str
 from tinygen.model.stats import graph_macs, graph_params_bytes, op_macs, op_params_bytes
 
-BACKENDS = ("portable", "cmsis-nn")
+BACKENDS = ("portable", "cmsis-nn", "dsp")
 
 
 # ------------------------------------------------------------------ report

@@ -111,9 +111,14 @@ def lower(ctx, op, p, arch: str = "c"):
         return conv2d.emit_convolve(ctx, cp, weights, filter_dims, arch, what="DEPTHWISE_CONV_2D")
     weights = ctx.const_array("weights", "int8_t", w.data,
                               f"DEPTHWISE_CONV_2D weights {'x'.join(map(str, w.shape))} [1][kh][kw][out_c]")
-    ctx.layer.header.append(f"arm_depthwise_conv_wrapper_s8 runs {PATHS[k]}")
+    return emit_depthwise(ctx, p, weights, arch)
+
+
+def emit_depthwise(ctx, p, weights: str, arch: str, what: str = "DEPTHWISE_CONV_2D") -> tuple[str, ...]:
+    """The arm_depthwise_conv_wrapper_s8 call (also used for one-input-channel convolutions)."""
+    ctx.layer.header.append(f"arm_depthwise_conv_wrapper_s8 runs {PATHS[kind(p, arch)]}")
     n_out = p.output_shape[-1]
-    bias = bias_array(ctx, p, n_out, "DEPTHWISE_CONV_2D")
+    bias = bias_array(ctx, p, n_out, what)
     quant = per_channel_quant(ctx, p)
     params = f"{ctx.name}_params"
     ctx.declare(f"static const cmsis_nn_dw_conv_params {params} = {{")
