@@ -1,8 +1,9 @@
 """The generated firmware on the emulated Cortex-M4 (QEMU mps2-an386), against TFLM + CMSIS-NN.
 
-    python benchmarks/bench_device.py [--samples 2] [--models kws,vww,ic,ad] [--backends portable,cmsis-nn]
+    python benchmarks/bench_device.py [--samples 2] [--models kws,vww,ic,ad] [--backends portable,cmsis-nn,dsp]
 
-Per MLPerf Tiny model and backend (cmsis-nn only when CMSIS_NN_PATH is set):
+Per MLPerf Tiny model and backend (cmsis-nn only when CMSIS_NN_PATH is set; dsp = tinygen's
+own SMLAD kernels, firmware/kernels_dsp):
 - instructions per inference, measured by the firmware itself (SysTick under
   QEMU -icount shift=0, 1 instruction = 1 ns: see firmware/targets/mps2_an386/board.c),
   every sample also checked bit for bit against the reference interpreter;
@@ -70,12 +71,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--samples", type=int, default=2, help="random inputs per model (all checked bit for bit)")
     ap.add_argument("--models", default=",".join(MODELS))
-    ap.add_argument("--backends", default=None, help="default: portable, plus cmsis-nn when CMSIS_NN_PATH is set")
+    ap.add_argument("--backends", default=None,
+                    help="default: portable, cmsis-nn when CMSIS_NN_PATH is set, and dsp")
     a = ap.parse_args()
     if not SHARED.is_dir():
         sys.exit(f"{SHARED} is absent: the benchmark reads the MLPerf Tiny models from ../shared/models")
     backends = a.backends.split(",") if a.backends else (
-        ["portable"] + (["cmsis-nn"] if os.environ.get("CMSIS_NN_PATH") else []))
+        ["portable"] + (["cmsis-nn"] if os.environ.get("CMSIS_NN_PATH") else []) + ["dsp"])
     keys = [k.strip() for k in a.models.split(",") if k.strip()]
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench_device_") as tmp:

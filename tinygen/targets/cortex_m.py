@@ -119,7 +119,7 @@ def _category(obj: str) -> str:
     if base.startswith("model."):
         return "model"
     low = name.lower()
-    if "/kernels/" in low or "cmsis" in low or base.startswith("arm_"):
+    if "/kernels/" in low or "/kernels_dsp/" in low or "cmsis" in low or base.startswith("arm_"):
         return "kernels"
     return "runtime"
 

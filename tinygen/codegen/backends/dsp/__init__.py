@@ -8,7 +8,8 @@ the kernels' read order, folded biases, one-multiply requantization constants.
 
 CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED have dsp modules; each falls back
 to its portable twin for a layer it does not take (its docstring says which).
-Every other op uses the portable backend's module unchanged.
+Same-shape int8 ADD uses tinygen's table kernel (as the CMSIS-NN backend does on
+DSP cores). Every other op uses the portable backend's module unchanged.
 """
 from __future__ import annotations
 
@@ -21,7 +22,10 @@ PORTABLE = "tinygen.codegen.backends.portable"
 HEADER = "tg_dsp.h"
 KERNEL_DIR = "kernels_dsp"
 
-_NATIVE = {"CONV_2D": "conv2d", "DEPTHWISE_CONV_2D": "depthwise_conv2d", "FULLY_CONNECTED": "fully_connected"}
+_NATIVE = {"CONV_2D": "conv2d", "DEPTHWISE_CONV_2D": "depthwise_conv2d", "FULLY_CONNECTED": "fully_connected",
+           "ADD": "add"}
+# tinygen kernels (firmware/kernels) with their own header: source -> header
+_KERNEL_HEADERS = {"tg_add_table_s8.c": "tg_add_table_s8.h"}
 
 
 def _modules() -> dict:
@@ -74,18 +78,26 @@ class DspBackend(Backend):
 
     def project_files(self, layers=()) -> dict:
         used: list[str] = []
+        headers: list[str] = []
         for layer in layers:
             for s in self.layer_sources.get(layer.name, ()):
                 if s not in used:
                     used.append(s)
-        if not used:
-            return {}
-        return {
-            "includes": [HEADER],
-            "include_dirs": [f"firmware/{KERNEL_DIR}"],
-            "firmware_files": [f"{KERNEL_DIR}/{HEADER}"] + [f"{KERNEL_DIR}/{s}" for s in used],
-            "sources": [f"firmware/{KERNEL_DIR}/{s}" for s in used],
-        }
+            for k in layer.kernels:
+                h = _KERNEL_HEADERS.get(k)
+                if h and h not in headers:
+                    headers.append(h)
+        files: dict = {}
+        if headers:
+            files["includes"] = list(headers)
+            files["firmware_files"] = [f"kernels/{h}" for h in headers]
+        if used:
+            files["includes"] = [HEADER] + files.get("includes", [])
+            files["include_dirs"] = [f"firmware/{KERNEL_DIR}"]
+            files["firmware_files"] = ([f"{KERNEL_DIR}/{HEADER}"] + [f"{KERNEL_DIR}/{s}" for s in used]
+                                       + files.get("firmware_files", []))
+            files["sources"] = [f"firmware/{KERNEL_DIR}/{s}" for s in used]
+        return files
 
 
 BACKEND = DspBackend()

@@ -6,7 +6,8 @@ become [out_c][kh*kw*in_c] rows (the im2col order), padded to multiples of 4 and
 pre-paired (common.gemm_weights). A 1x1 unpadded layer with in_c % 4 == 0 reads
 its input rows directly; any other copies each window (padding = the input zero
 point, so the folded bias is exact everywhere) into kh*kw*in_c (rounded up to 4)
-bytes of scratch. Anything else: the portable module.
+bytes of scratch; either way the row is widened to int16 pairs (2 bytes per input of
+scratch) before the multiply-accumulate loop. Anything else: the portable module.
 """
 from __future__ import annotations
 
@@ -27,8 +28,12 @@ def _int8(graph, p) -> bool:
 
 def taken(graph, p) -> bool:
     return (p.filter_offset == 0 and p.groups == 1 and p.dilation_h == 1 and p.dilation_w == 1
-            and p.input_shape[3] == p.filter_shape[3] and _int8(graph, p) and common.requant_ok(p.output_shift)
-            and _bias(graph, p) is not None)
+            and p.input_shape[3] == p.filter_shape[3] and _int8(graph, p) and _quant(graph, p) is not None)
+
+
+def _quant(graph, p):
+    w = np.asarray(graph.tensors[p.filter_index].data, dtype=np.int64)
+    return common.layer_quant(p, _bias(graph, p), w.reshape(w.shape[0], -1), p.output_shape[3])
 
 
 def direct(p) -> bool:
@@ -44,10 +49,11 @@ def _bias(graph, p):
 
 
 def scratch_bytes(graph, op, p) -> int:
-    if not taken(graph, p) or direct(p):
+    """The widened row (2 bytes per input), then the im2col window (1 byte per input)."""
+    if not taken(graph, p):
         return 0
-    k = p.filter_shape[1] * p.filter_shape[2] * p.filter_shape[3]
-    return -(-k // 4) * 4
+    k4 = -(-(p.filter_shape[1] * p.filter_shape[2] * p.filter_shape[3]) // 4) * 4
+    return 2 * k4 + (0 if direct(p) else k4)
 
 
 def lower(ctx, op, p):
@@ -63,15 +69,16 @@ def lower(ctx, op, p):
                               f"[{o4 // 4}][{k4 // 4}][4][(k0,k2),(k1,k3)]")
     bias = ctx.const_array("bias", "int32_t", _bias(ctx.graph, p),
                            "bias + input_offset * sum of the filter, per output channel (padded to 4)")
-    quant = ctx.const_array("requant", "int32_t", common.requant_table(p.output_multiplier, p.output_shift,
-                                                                      p.output_offset, out_c).reshape(-1),
-                            "{multiplier, K low, K high, e - 1} per output channel (tg_dsp_requant)")
+    words, mixed = _quant(ctx.graph, p)
+    quant = common.quant_array(ctx, words, mixed, "output channel")
     ctx.layer.header.append(conv_header(p))
     is_direct = direct(p)
-    ctx.layer.header.append("1x1: input rows read in place" if is_direct else
-                            f"im2col window of {kh * kw * in_c} bytes (+{k4 - kh * kw * in_c} zero) in scratch")
+    ctx.layer.header.append("1x1: each input pixel widened to int16 pairs in scratch" if is_direct else
+                            f"im2col window of {kh * kw * in_c} bytes (+{k4 - kh * kw * in_c} zero) in scratch, "
+                            "widened to int16 pairs")
     ctx.declare(f"static const tg_dsp_gemm {ctx.name}_gemm = {{")
     ctx.declare(f"    .k = {k4}, .out_c = {out_c}, .act_min = {p.activation_min}, .act_max = {p.activation_max},")
+    ctx.declare(f"    .mode = {common.mode(p, mixed)}, .output_offset = {p.output_offset},")
     ctx.declare(f"    .weights = {weights}, .bias = {bias}, .quant = (const tg_dsp_requant *){quant},")
     ctx.declare("};")
     _, in_h, in_w, _ = p.input_shape
@@ -82,7 +89,7 @@ def lower(ctx, op, p):
     ctx.declare(f"    .pad_top = {p.pad_top}, .pad_left = {p.pad_left}, .pad_value = {-p.input_offset}, "
                 f".direct = {1 if is_direct else 0},")
     ctx.declare("};")
-    scratch = "NULL" if is_direct else f"(int8_t *){ctx.scratch()}"
+    scratch = f"(int32_t *){ctx.scratch()}"
     n = p.input_shape[0]
     in_ptr, out_ptr = ctx.act(p.input_index, const=True), ctx.act(p.output_index)
     if n == 1:

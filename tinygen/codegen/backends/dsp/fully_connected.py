@@ -2,7 +2,8 @@
 
 Taken: filter zero point 0, accum_depth % 4 == 0, int8 in/out, right-shift
 requantization (per tensor or per channel; common.requant_ok), folded bias inside
-int32. Anything else: the portable module.
+int32. Each input row is widened to int16 pairs in 2 * accum_depth bytes of scratch.
+Anything else: the portable module.
 """
 from __future__ import annotations
 
@@ -25,8 +26,17 @@ def _bias(graph, p):
 
 def taken(graph, p) -> bool:
     return (p.filter_offset == 0 and p.accum_depth % 4 == 0 and graph.tensors[p.input_index].dtype == "int8"
-            and graph.tensors[p.output_index].dtype == "int8" and common.requant_ok(p.output_shift)
-            and _bias(graph, p) is not None)
+            and graph.tensors[p.output_index].dtype == "int8" and _quant(graph, p) is not None)
+
+
+def _quant(graph, p):
+    w = np.asarray(graph.tensors[p.filter_index].data, dtype=np.int64).reshape(p.output_depth, -1)
+    return common.layer_quant(p, _bias(graph, p), w, p.output_depth)
+
+
+def scratch_bytes(graph, op, p) -> int:
+    """One input row widened to int16 pairs."""
+    return 2 * p.accum_depth if taken(graph, p) else 0
 
 
 def lower(ctx, op, p):
@@ -40,22 +50,22 @@ def lower(ctx, op, p):
                               f"[{o4 // 4}][{k4 // 4}][4][(k0,k2),(k1,k3)]")
     bias = ctx.const_array("bias", "int32_t", _bias(ctx.graph, p),
                            "bias + input_offset * sum of the weight row (padded to 4)")
-    quant = ctx.const_array("requant", "int32_t", common.requant_table(p.output_multiplier, p.output_shift,
-                                                                      p.output_offset, p.output_depth).reshape(-1),
-                            "{multiplier, K low, K high, e - 1} per output (tg_dsp_requant)")
+    words, mixed = _quant(ctx.graph, p)
+    quant = common.quant_array(ctx, words, mixed, "output")
     ctx.layer.header.append(f"{p.batches} x ({p.accum_depth} -> {p.output_depth}), "
                             f"clamp [{p.activation_min}, {p.activation_max}]")
     ctx.declare(f"static const tg_dsp_gemm {ctx.name}_gemm = {{")
     ctx.declare(f"    .k = {k4}, .out_c = {p.output_depth}, .act_min = {p.activation_min}, "
                 f".act_max = {p.activation_max},")
+    ctx.declare(f"    .mode = {common.mode(p, mixed)}, .output_offset = {p.output_offset},")
     ctx.declare(f"    .weights = {weights}, .bias = {bias}, .quant = (const tg_dsp_requant *){quant},")
     ctx.declare("};")
     in_ptr, out_ptr = ctx.act(p.input_index, const=True), ctx.act(p.output_index)
     if p.batches == 1:
-        ctx.emit(f"tg_dsp_gemm_row_s8(&{ctx.name}_gemm, {in_ptr}, {out_ptr});")
+        ctx.emit(f"tg_dsp_gemm_row_s8(&{ctx.name}_gemm, {in_ptr}, (int32_t *){ctx.scratch()}, {out_ptr});")
     else:
         ctx.emit(f"for (int32_t b = 0; b < {p.batches}; ++b) {{")
         ctx.emit(f"    tg_dsp_gemm_row_s8(&{ctx.name}_gemm, {in_ptr} + b * {p.accum_depth}, "
-                 f"{out_ptr} + b * {p.output_depth});")
+                 f"(int32_t *){ctx.scratch()}, {out_ptr} + b * {p.output_depth});")
         ctx.emit("}")
     return SOURCES
