@@ -104,6 +104,16 @@ def read_report(report: Path) -> dict:
 
 
 def main(ex: Example, argv: list[str] | None = None) -> None:
+    """Run the example; Ctrl-C stops the emulator (the finally in _run), says
+    'interrupted' and exits 130 -- no traceback."""
+    try:
+        _run(ex, argv)
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr, flush=True)
+        raise SystemExit(130) from None
+
+
+def _run(ex: Example, argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=f"tinygen example '{ex.name}': data to a verified model on an "
                                              "emulated Cortex-M4 board")
     ap.add_argument("--out", type=Path, default=ex.folder / "out")
@@ -194,11 +204,15 @@ def main(ex: Example, argv: list[str] | None = None) -> None:
         how = "top-1 classes the device reported (verify --report)"
     else:
         dev, how = host, "verify: every output bit-exact with the reference, scored here"
-    _summary(ex, meta, float_m, host, y, dev, how, time.perf_counter() - t_start)
+    _summary(ex, meta, float_m, host, y, dev, how, time.perf_counter() - t_start,
+             bit_exact=(int(rep["bit_exact"]), int(rep["count"])))
 
 
-def _summary(ex, meta, float_m, host, y, dev, how, seconds) -> None:
+def _summary(ex, meta, float_m, host, y, dev, how, seconds, bit_exact: tuple[int, int] | None = None) -> None:
     print(f"\n== {ex.name}: {meta['task']} on {len(host)} held-out rows ==")
+    if bit_exact is not None:
+        print(f"  bit-exact {bit_exact[0]}/{bit_exact[1]} on the device (every output identical to the "
+              "host reference)")
     if meta["task"] == "classification" and "accuracy" in float_m:
         print(f"  float (Keras)            accuracy {100 * float_m['accuracy']:.2f}%")
     elif "rmse" in float_m:

@@ -201,6 +201,6 @@ def test_cli_exit_statuses(emu, tmp_path):
     assert r.returncode == 2 and "does not fit" in r.stderr
     small = tmp_path / "small.bin"
     small.write_bytes(os.urandom(3000))
-    r = subprocess.run(cmd + [str(small), "--no-go"], capture_output=True, text=True, timeout=60)
+    r = subprocess.run(cmd + [str(small), "--no-go", "--raw"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert "0x413" in r.stdout and "verified: read back identical" in r.stdout

@@ -65,16 +65,50 @@ def _fail(message: str, code: int) -> None:
     sys.exit(code)
 
 
+def _os_error_line(exc: OSError) -> str:
+    """'<filename>: <strerror>' for an OSError that reached main (no traceback)."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    name = exc.filename if exc.filename is not None else None
+    if name is not None and exc.filename2 is not None:
+        return f"{os.fsdecode(name)} -> {os.fsdecode(exc.filename2)}: {reason}"
+    return f"{os.fsdecode(name)}: {reason}" if name is not None else reason
+
+
+def _quiet_broken_pipe() -> None:
+    """The reader of our stdout went away (`tinygen build DIR | head -1`): exit 0
+    quietly, as CLI tools do. Point stdout at /dev/null so the interpreter's
+    final flush does not complain again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    sys.exit(0)
+
+
 def main(argv=None) -> None:
     # The models are small: BLAS threads cost more in start-up and contention than
     # they save (measured 3-5x slower on a busy 2-core machine). The user's own
     # setting wins.
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     debug = bool(os.environ.get("TINYGEN_DEBUG"))
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args:  # bare `tinygen`: the help, not an error
+        with click.Context(cli, info_name="tinygen") as ctx:
+            click.echo(cli.get_help(ctx))
+        sys.exit(0)
     try:
-        rv = cli.main(args=argv, prog_name="tinygen", standalone_mode=False)
+        rv = cli.main(args=args, prog_name="tinygen", standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except SystemExit as exc:
+        # click turns EPIPE on stdout into exit 1 after wrapping stdout: the reader of
+        # our output went away (`| head -1`), which is not a failed check.
+        from click.utils import PacifyFlushWrapper
+
+        if exc.code == 1 and isinstance(sys.stdout, PacifyFlushWrapper):
+            _quiet_broken_pipe()
+        raise
     except click.exceptions.Abort:
         _fail("aborted", 130)
     except click.UsageError as exc:  # one line, then where to look: status 2
@@ -95,7 +129,11 @@ def main(argv=None) -> None:
     except KeyboardInterrupt:
         _fail("interrupted", 130)
     except BrokenPipeError:
-        sys.exit(1)
+        _quiet_broken_pipe()
+    except OSError as exc:  # a file tinygen could not read or write: the user's path, not a bug
+        if debug:
+            raise
+        _fail(_os_error_line(exc), 2)
     except Exception as exc:  # a bug in tinygen, not the user's input
         if debug:
             raise

@@ -14,8 +14,11 @@
  *       (x * m + K - [x < 0] * 2^31) >> (31 + e),
  *       K = 2^30 + 2^(30 + e) + output_offset * 2^(31 + e)
  *   exactly (nested floor divisions; the sign of the high product can be
- *   replaced by the sign of x, see tinygen/codegen/backends/dsp/requant.py), so the
- *   result is the high word of a 64-bit sum shifted right by e - 1.
+ *   replaced by the sign of x, see requant_words in tinygen/codegen/backends/dsp/common.py),
+ *   so the result is the high word of a 64-bit sum shifted right by e - 1
+ *   (layers with a shift of 0 or > 22 somewhere use the mixed form below).
+ * - the SIMD paths are a few short inline-assembly loops (instruction counts noted
+ *   at each); the plain-C paths are the specification they are tested against.
  *
  * The ACLE intrinsics come from the compiler's <arm_acle.h> when __ARM_FEATURE_DSP
  * is defined; elsewhere (host builds, Cortex-M0/M3) plain C computes the same bits.
@@ -47,8 +50,6 @@ static inline int32_t tg_dsp_smlad(int32_t a, int32_t b, int32_t acc) { return _
 /* acc + a.lo * b.lo, acc + a.hi * b.hi */
 static inline int32_t tg_dsp_smlabb(int32_t a, int32_t b, int32_t acc) { return __smlabb(a, b, acc); }
 static inline int32_t tg_dsp_smlatt(int32_t a, int32_t b, int32_t acc) { return __smlatt(a, b, acc); }
-/* both int16 lanes plus the same lanes of b (wrapping) */
-static inline int32_t tg_dsp_sadd16(int32_t a, int32_t b) { return __sadd16(a, b); }
 
 #else
 #define TG_DSP_SIMD 0
@@ -80,10 +81,6 @@ static inline int32_t tg_dsp_smlabb(int32_t a, int32_t b, int32_t acc)
 static inline int32_t tg_dsp_smlatt(int32_t a, int32_t b, int32_t acc)
 {
     return (int32_t)((uint32_t)acc + (uint32_t)(tg_dsp_lane_hi(a) * tg_dsp_lane_hi(b)));
-}
-static inline int32_t tg_dsp_sadd16(int32_t a, int32_t b)
-{
-    return tg_dsp_pack16(tg_dsp_lane_lo(a) + tg_dsp_lane_lo(b), tg_dsp_lane_hi(a) + tg_dsp_lane_hi(b));
 }
 #endif
 
@@ -161,32 +158,29 @@ static inline __attribute__((always_inline)) int8_t tg_dsp_output(int32_t acc, c
 {
     int32_t r;
 #if TG_DSP_SIMD
-    int32_t m, hi;
+    int32_t m, hi, w;
     uint32_t lo, t;
     if (mode & TG_DSP_MIXED) {
-        uint32_t corr;
-        __asm__("ldr    %[m], [%[q]]\n\t"
-                "ldrd   %[lo], %[hi], [%[q], #4]\n\t"
+        __asm__("ldrd   %[m], %[lo], [%[q]]\n\t"
+                "ldrd   %[hi], %[w], [%[q], #8]\n\t"
                 "smlal  %[lo], %[hi], %[acc], %[m]\n\t"
-                "ldr    %[m], [%[q], #12]\n\t"
                 "lsr    %[t], %[acc], #31\n\t"
-                "and    %[c], %[m], #0x80000000\n\t"
-                "smlal  %[lo], %[hi], %[t], %[c]\n\t"
+                "and    %[m], %[w], #0x80000000\n\t"
+                "smlal  %[lo], %[hi], %[t], %[m]\n\t"
                 "lsl    %[hi], %[hi], #1\n\t"
                 "orr    %[hi], %[hi], %[lo], lsr #31\n\t"
-                "asr    %[hi], %[hi], %[m]\n\t"
-                : [m] "=&r"(m), [lo] "=&r"(lo), [hi] "=&r"(hi), [t] "=&r"(t), [c] "=&r"(corr)
+                "asr    %[hi], %[hi], %[w]\n\t"
+                : [m] "=&r"(m), [lo] "=&r"(lo), [hi] "=&r"(hi), [w] "=&r"(w), [t] "=&r"(t)
                 : [acc] "r"(acc), [q] "r"(q), "m"(*q));
         r = hi + output_offset;
     } else {
-        __asm__("ldr    %[m], [%[q]]\n\t"
-                "ldrd   %[lo], %[hi], [%[q], #4]\n\t"
+        __asm__("ldrd   %[m], %[lo], [%[q]]\n\t"
+                "ldrd   %[hi], %[w], [%[q], #8]\n\t"
                 "smlal  %[lo], %[hi], %[acc], %[m]\n\t"
                 "lsr    %[t], %[acc], #31\n\t"
-                "ldr    %[m], [%[q], #12]\n\t"
                 "smlal  %[lo], %[hi], %[t], %[min]\n\t"
-                "asr    %[hi], %[hi], %[m]\n\t"
-                : [m] "=&r"(m), [lo] "=&r"(lo), [hi] "=&r"(hi), [t] "=&r"(t)
+                "asr    %[hi], %[hi], %[w]\n\t"
+                : [m] "=&r"(m), [lo] "=&r"(lo), [hi] "=&r"(hi), [w] "=&r"(w), [t] "=&r"(t)
                 : [acc] "r"(acc), [q] "r"(q), [min] "r"(INT32_MIN), "m"(*q));
         r = hi;
     }
@@ -205,10 +199,6 @@ static inline __attribute__((always_inline)) int8_t tg_dsp_output(int32_t acc, c
     return (int8_t)r;
 }
 
-static inline int8_t tg_dsp_clamp8(int32_t x, int32_t lo, int32_t hi)
-{
-    return (int8_t)(x < lo ? lo : (x > hi ? hi : x));
-}
 
 /* ---- kernels -------------------------------------------------------------- */
 

@@ -48,7 +48,7 @@ static inline __attribute__((always_inline)) void pixel(const tg_dsp_depthwise *
     for (int32_t cb = 0; cb < c; cb += 4) {
         int32_t a0 = bias[0], a1 = bias[1], a2 = bias[2], a3 = bias[3];
         if (is3x3) {
-#if TG_DSP_SIMD
+#if TG_DSP_SIMD && defined(__OPTIMIZE__) /* 12 registers: not at -O0, which keeps a frame pointer */
             /* 8 instructions per cell: one input word, two SXTB16, one LDRD of weights, 4 MACs */
             const int8_t *x = win + cb;
             uint32_t v, t, w0, w1;

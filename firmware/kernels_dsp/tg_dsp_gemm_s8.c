@@ -161,12 +161,40 @@ void tg_dsp_conv2d_s8(const tg_dsp_conv_shape *s, const tg_dsp_gemm *g, const in
     if (!s->direct) {
         memset(window + used, 0, (size_t)(g->k - used)); /* the pad up to k: zero weights */
     }
+    const uint32_t pad4 = (uint32_t)(uint8_t)s->pad_value * 0x01010101u;
+    const int32_t pad_pair = tg_dsp_lo_pairs(pad4); /* (zero point, zero point) */
     for (int32_t oy = 0; oy < s->out_h; ++oy) {
         const int32_t iy0 = oy * s->stride_h - s->pad_top;
         for (int32_t ox = 0; ox < s->out_w; ++ox) {
             const int32_t ix0 = ox * s->stride_w - s->pad_left;
             if (s->direct) {
                 tg_dsp_gemm_row_s8(g, input + ((size_t)iy0 * in_w + ix0) * in_c, scratch, output);
+                output += g->out_c;
+                continue;
+            }
+            if (in_c % 4 == 0) { /* cells are whole input words: widen straight from the input */
+                int32_t *dst = scratch;
+                for (int32_t ky = 0; ky < s->k_h; ++ky) {
+                    const int32_t iy = iy0 + ky;
+                    const int row_in = iy >= 0 && iy < s->in_h;
+                    const int8_t *src = input + (size_t)iy * in_w * in_c;
+                    if (row_in && ix0 >= 0 && ix0 + k_w <= in_w) {
+                        widen(src + (size_t)ix0 * in_c, row_bytes, dst);
+                        dst += row_bytes / 2;
+                        continue;
+                    }
+                    for (int32_t kx = 0; kx < k_w; ++kx, dst += in_c / 2) {
+                        const int32_t ix = ix0 + kx;
+                        if (!row_in || ix < 0 || ix >= in_w) {
+                            for (int32_t i = 0; i < in_c / 2; ++i) {
+                                dst[i] = pad_pair;
+                            }
+                        } else {
+                            widen(src + (size_t)ix * in_c, in_c, dst);
+                        }
+                    }
+                }
+                gemm_row_widened(g, scratch, output);
                 output += g->out_c;
                 continue;
             }

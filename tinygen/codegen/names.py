@@ -8,10 +8,25 @@ inline int long register restrict return short signed sizeof static struct switc
 volatile while _Bool _Complex _Imaginary main""".split())
 
 
+# Latin letters Unicode does not decompose into a base letter + marks.
+_TRANSLIT = str.maketrans({"ø": "o", "Ø": "O", "æ": "ae", "Æ": "AE", "œ": "oe", "Œ": "OE", "ß": "ss",
+                           "đ": "d", "Đ": "D", "ł": "l", "Ł": "L", "ð": "d", "Ð": "D", "þ": "th",
+                           "Þ": "TH", "ı": "i"})
+
+
+def ascii_fold(text: str) -> str:
+    """'ünïcødé' -> 'unicode': NFKD, combining marks dropped, a few Latin letters transliterated."""
+    import unicodedata
+
+    text = unicodedata.normalize("NFKD", str(text).translate(_TRANSLIT))
+    return "".join(c for c in text if not unicodedata.combining(c))
+
+
 def c_identifier(name: str, fallback: str = "model") -> str:
     """'mlperf-tiny KWS (v2).tflite' -> 'mlperf_tiny_kws_v2'; never empty, never a keyword,
-    never starting with a digit or a reserved '_X'/'__' prefix."""
-    s = re.sub(r"\.tflite$", "", str(name), flags=re.IGNORECASE)
+    never starting with a digit or a reserved '_X'/'__' prefix. Accented letters keep
+    their base letter ('ünïcødé' -> 'unicode')."""
+    s = re.sub(r"\.tflite$", "", ascii_fold(name), flags=re.IGNORECASE)
     s = re.sub(r"[^0-9A-Za-z]+", "_", s).strip("_").lower()
     s = re.sub(r"_+", "_", s)
     if not s:

@@ -67,14 +67,26 @@ def command(project_dir: Path, jobs: int | None, make_args: tuple[str, ...]):
     meta = res["meta"]
     click.echo(f"built {res['firmware']}")
     size = res["size"]
-    rows = []
-    if size is not None:
-        rows += [("flash (text+data)", size["flash"]), ("RAM (data+bss)", size["ram"])]
-    rows += [("  of which weights", meta.get("weight_bytes")), ("  of which arena", meta.get("arena_bytes"))]
-    for k, v in rows:
+    for k, v in memory_rows(size, meta):
         if v is not None:
             click.echo(f"  {k:<20} {v:>10,} bytes")
     _cortex_m_memory_table(res)
+
+
+def memory_rows(size: dict | None, meta: dict) -> list[tuple[str, int | None]]:
+    """The host build's memory table. Weights are const: they live in flash
+    (text/rodata), never in RAM; the arena is a static (bss) array in RAM."""
+    rows: list[tuple[str, int | None]] = []
+    weights, arena = meta.get("weight_bytes"), meta.get("arena_bytes")
+    if size is not None:
+        rows.append(("flash (text+data)", size["flash"]))
+        if weights is not None and weights <= size["flash"]:
+            rows.append(("  of which weights", weights))
+        rows.append(("RAM (data+bss)", size["ram"]))
+        if arena is not None and arena <= size["ram"]:
+            rows.append(("  of which arena", arena))
+        return rows
+    return [("weights (flash)", weights), ("arena (RAM)", arena)]
 
 
 def _cortex_m_memory_table(res: dict) -> None:

@@ -82,6 +82,77 @@ def load_firmware(path: Path, address: int | None) -> tuple[int, bytes, Path]:
     return (DEFAULT_ADDRESS if address is None else address), data, path
 
 
+# ---- what may be flashed where ---------------------------------------------------------
+
+# The chip IDs (as the ROM bootloader reports them, GET_ID) a project built for a
+# target may be flashed to. Targets not listed have no STM32 ROM bootloader.
+TARGET_CHIPS: dict[str, tuple[int, ...]] = {
+    "mps2-an386": (0x413,),      # tinygen's emulated bootloader (an STM32F405/407's ID)
+    "nucleo-l4r5zi": (0x470,),   # STM32L4R5ZI
+}
+NO_BOOTLOADER = {
+    "mps3-an547": "QEMU loads its ELF directly: run it with `tinygen emulate DIR` or `tinygen verify --firmware DIR`",
+    "host": "it is a program for this machine: run it with `tinygen verify --firmware DIR`",
+}
+# RAM where a Cortex-M image's initial stack pointer may point (end address inclusive:
+# the stack usually starts at the top of RAM). STM32 SRAM/CCM and the emulated boards.
+KNOWN_RAM = ((0x20000000, 0x20000000 + (4 << 20)),   # STM32 SRAM1/2/3, MPS2 SSRAM2/3
+             (0x10000000, 0x10000000 + (64 << 10)),  # STM32F4 CCM
+             (0x30000000, 0x30000000 + (4 << 20)))   # MPS3 AN547 SRAM
+
+
+def project_meta(firmware: Path) -> tuple[Path, dict] | None:
+    """(project dir, its tinygen.json) when FIRMWARE is a project or a file in DIR/build/."""
+    from tinygen.device.firmware import METADATA_FILE, read_project
+
+    candidates = [firmware] if firmware.is_dir() else (
+        [firmware.parent.parent] if firmware.parent.name == "build" else [])
+    for d in candidates:
+        if (d / METADATA_FILE).is_file():
+            return d, read_project(d)
+    return None
+
+
+def check_project_target(project: Path, target: str) -> None:
+    """Refuse, before connecting, a project for a board without an STM32 ROM bootloader."""
+    if target in TARGET_CHIPS:
+        return
+    why = NO_BOOTLOADER.get(target, "tinygen does not know which chip it runs on")
+    raise TinygenError(f"{project} is built for {target}, which is not flashed through an STM32 bootloader: "
+                       f"{why} (--raw writes it anyway)")
+
+
+def check_chip(project: Path, target: str, pid: int, chip_name: str) -> None:
+    """The project's target must fit the chip the bootloader reports."""
+    chips = TARGET_CHIPS.get(target, ())
+    if pid not in chips:
+        want = " or ".join(f"0x{c:03X}" for c in chips)
+        raise TinygenError(f"{project} is built for {target} (chip ID {want}), but the bootloader reports "
+                           f"0x{pid:03X} {chip_name}: generate the project with the matching --target "
+                           "(--raw writes it anyway)")
+
+
+def check_vector_table(image: bytes, address: int, name: str, ram=KNOWN_RAM) -> None:
+    """A Cortex-M image starts with its vector table: word 0 the initial stack
+    pointer (in RAM), word 1 the reset handler (odd: Thumb; inside the image).
+    Refuse anything else (a .tflite, a text file, ...) before it is written."""
+    hint = "is it a firmware image? (--raw writes it anyway as raw data)"
+    if len(image) < 8:
+        raise TinygenError(f"{name}: {len(image)} bytes is too short for a Cortex-M vector table: {hint}")
+    sp, reset = struct.unpack_from("<II", image, 0)
+    if not any(lo <= sp <= hi for lo, hi in ram) or sp % 4:
+        raise TinygenError(f"{name} does not start with a Cortex-M vector table: initial stack pointer "
+                           f"0x{sp:08X} is not a RAM address: {hint}")
+    # Where the image executes: where it is written, or (emulated board) the region
+    # the bootloader shows as flash at 0x08000000.
+    bases = {address, EMULATED_EXEC_BASE + (address - DEFAULT_ADDRESS)}
+    target = reset & ~1
+    if not reset & 1 or not any(b <= target < b + len(image) for b in bases):
+        raise TinygenError(f"{name} does not start with a Cortex-M vector table: reset vector 0x{reset:08X} "
+                           f"is not {'an odd (Thumb) address' if not reset & 1 else 'inside the image'} "
+                           f"(written at 0x{address:08X}, {len(image)} bytes): {hint}")
+
+
 def _parse_address(ctx, param, value):
     if value is None:
         return None
@@ -111,7 +182,10 @@ def _parse_address(ctx, param, value):
 @click.option("--retries", default=5, show_default=True, type=click.IntRange(1, 100),
               help="Attempts per chunk/command before giving up.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def command(firmware, port, baud, address, no_verify, no_go, timeout, retries, quiet):
+@click.option("--raw", is_flag=True,
+              help="Write FIRMWARE as raw data: skip the checks that it starts with a Cortex-M vector "
+                   "table and that a project's target fits the chip (deliberate data writes only).")
+def command(firmware, port, baud, address, no_verify, no_go, timeout, retries, quiet, raw=False):
     """Write FIRMWARE to a board through the STM32 ROM bootloader (ST AN3155).
 
     FIRMWARE is a .bin, an .elf or a generated project directory
@@ -125,6 +199,13 @@ def command(firmware, port, baud, address, no_verify, no_go, timeout, retries, q
     (pages that read back wrong are erased and written again), then GO.
 
     \b
+    Before anything is erased: the image must start with a Cortex-M vector
+    table (initial stack pointer in RAM, odd reset vector inside the image),
+    and a project's target (DIR/tinygen.json) must fit the chip the bootloader
+    reports (mps2-an386: 0x413, the emulated board; nucleo-l4r5zi: 0x470).
+    --raw skips both, for deliberate writes of data.
+
+    \b
     Examples:
       tinygen flash out/ --port socket://127.0.0.1:4444
       tinygen flash out/build/firmware.bin --port /dev/ttyACM0
@@ -136,11 +217,22 @@ def command(firmware, port, baud, address, no_verify, no_go, timeout, retries, q
     from tinygen.device import stm32boot
 
     flash_address, image, used = load_firmware(firmware, address)
+    project = None if raw or not firmware.exists() else project_meta(firmware)
+    if project is not None:
+        check_project_target(project[0], str(project[1].get("target", "?")))
+
+    def check(dev, at: int, data: bytes) -> None:  # the chip is known, nothing erased yet
+        if raw:
+            return
+        if project is not None:
+            check_chip(project[0], str(project[1].get("target")), dev.pid, dev.name)
+        check_vector_table(data, at, str(used))
+
     log = (lambda msg: None) if quiet else (lambda msg: click.echo(f"  {msg}", err=True))
     bl = stm32boot.connect(port, baud, timeout=timeout, log=log)
     try:
         report = stm32boot.flash_image(bl, image, flash_address, verify=not no_verify, go=not no_go,
-                                       attempts=retries, progress=not quiet)
+                                       attempts=retries, progress=not quiet, check=check)
     except stm32boot.BootloaderError as exc:
         raise CheckFailed(f"flashing {used} failed: {exc}") from None
     finally:

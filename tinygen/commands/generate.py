@@ -39,14 +39,24 @@ def command(model: Path, out_dir: Path, target: str | None, backend: str, force:
     get_target(target)  # unknown target -> one clear line
     if not model.is_file():
         raise TinygenError(f"model file not found: {model}")
-    code = generate_project(model, out_dir, target=target, backend=backend, force=force)
+    from tinygen.commands._common import check_output_dir, check_supported
+    from tinygen.model import load_model
+
+    from tinygen.codegen.emit import _check_out_dir
+
+    check_output_dir(out_dir)
+    _check_out_dir(out_dir, force)  # a non-empty DIR needs --force: said before any work
+    graph = load_model(model)
+    check_supported(graph)  # the unsupported op first (name + position), then I/O details
+    code = generate_project(model, out_dir, target=target, backend=backend, force=force, graph=graph)
     rows = [
         ("model", f"{code.graph.name} (sha256 {code.model_hash})"),
         ("target / backend", f"{code.target.name} / {code.backend}"),
         ("layers", f"{len(code.code_layers)} ({len(code.layers) - len(code.code_layers)} reshapes folded away)"),
         ("weights (flash)", f"{code.weight_bytes:,} bytes"),
         ("arena (RAM)", f"{code.arena_bytes:,} bytes"),
-        ("ideal peak", f"{code.plan.ideal_peak:,} bytes"),
+        ("layer-by-layer peak", f"{code.plan.ideal_peak:,} bytes (no overlap; the arena can be smaller: "
+                                "a layer may write over input it has already read)"),
     ]
     width = max(len(k) for k, _ in rows)
     click.echo(f"generated {out_dir}/")

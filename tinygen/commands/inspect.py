@@ -157,6 +157,12 @@ def _table(headers: list[str], rows: list[list[str]], right: set[int]) -> list[s
     return [line(headers), line(["-" * w for w in widths])] + [line(r) for r in rows]
 
 
+# How the memory figures read in the text report (the JSON keeps the keys).
+MEMORY_LABELS = {"ideal_peak_bytes": "layer-by-layer peak bytes (no overlap)"}
+PEAK_NOTE = ("the arena can be below the layer-by-layer peak: the planner lets a layer write over "
+             "input it has already read")
+
+
 def format_report(report: dict) -> str:
     out = [f"model {report['name']} ({len(report['ops'])} ops, backend {report['backend']})"]
     out += [f"  input  {_io_line(t)}" for t in report["inputs"]]
@@ -177,7 +183,10 @@ def format_report(report: dict) -> str:
     out.append(f"total: {report['macs']:,} MACs, {report['params_bytes']:,} parameter bytes")
     for key, value in report.items():
         if key.endswith("_bytes") and key != "params_bytes":
-            out.append(f"{key.replace('_', ' ')}: {value:,}" if isinstance(value, int) else f"{key}: {value}")
+            label = MEMORY_LABELS.get(key, key.replace('_', ' '))
+            out.append(f"{label}: {value:,}" if isinstance(value, int) else f"{label}: {value}")
+    if "ideal_peak_bytes" in report:
+        out.append(f"  ({PEAK_NOTE})")
     if not report["support_checked"]:
         out.append("supported ops: not checked (tinygen.quant.params is not available)")
     elif report["unsupported"]:

@@ -119,7 +119,8 @@ def print_profile(prof: dict, echo=click.echo) -> None:
               help="also write the table as JSON")
 @click.option("--timeout", type=click.FloatRange(min=0.1), default=5.0, show_default=True,
               help="seconds to wait for an answer (per attempt)")
-def command(model, firmware_dir, port, input_path, seed, json_path, timeout):
+@click.option("--force", is_flag=True, help="overwrite an existing --json file")
+def command(model, firmware_dir, port, input_path, seed, json_path, timeout, force=False):
     """Cycles (instructions under QEMU) per layer of one inference on the device.
 
     \b
@@ -127,8 +128,11 @@ def command(model, firmware_dir, port, input_path, seed, json_path, timeout):
       tinygen profile --firmware out/ kws.tflite
       tinygen profile --port /dev/ttyACM0
     """
+    from tinygen.commands._common import check_output_path
     from tinygen.device.connect import check_model, connect
 
+    if json_path is not None:
+        check_output_path(json_path, force, "--json")
     graph = None
     if model is not None:
         if not model.is_file():
@@ -136,7 +140,8 @@ def command(model, firmware_dir, port, input_path, seed, json_path, timeout):
         from tinygen.model import load_model
 
         graph = load_model(model)
-    with connect(port=port, firmware_dir=firmware_dir, timeout=timeout) as device:
+    with connect(port=port, firmware_dir=firmware_dir, timeout=timeout,
+                 announce=lambda line: click.echo(line, err=True)) as device:
         if model is not None:
             from tinygen.codegen.emit import model_hash_of_file
 

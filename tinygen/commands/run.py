@@ -75,14 +75,16 @@ def load_inputs(graph: Graph, path: Path) -> tuple[list[np.ndarray], bool]:
         with loaded:
             keys = list(loaded.files)
             arrays = []
+            expected = ", ".join(f"'{t.name}'" for t in tensors)
             for t in tensors:
-                if t.name in loaded.files:
-                    arrays.append(loaded[t.name])
-                elif len(tensors) == 1 and len(keys) == 1:
-                    arrays.append(loaded[keys[0]])
-                else:
+                if t.name not in keys:
                     raise TinygenError(f"{path}: no array named '{t.name}' (has: {', '.join(keys) or 'none'}); "
-                                       "key the .npz by input tensor name")
+                                       f"key the .npz by input tensor name: {expected} (or pass a .npy)")
+                arrays.append(loaded[t.name])
+            extra = [k for k in keys if k not in {t.name for t in tensors}]
+            if extra:
+                raise TinygenError(f"{path}: arrays {', '.join(extra)} are not inputs of the model "
+                                   f"(its inputs: {expected})")
     else:
         if len(tensors) != 1:
             names = ", ".join(t.name for t in tensors)
@@ -92,10 +94,9 @@ def load_inputs(graph: Graph, path: Path) -> tuple[list[np.ndarray], bool]:
 
 
 def save_outputs(graph: Graph, outputs: list[np.ndarray], single: bool, path: Path, force: bool) -> None:
-    if path.exists() and not force:
-        raise TinygenError(f"{path} exists; pass --force to overwrite it")
-    if path.is_dir():
-        raise TinygenError(f"{path} is a folder")
+    from tinygen.commands._common import check_output_path
+
+    check_output_path(path, force)
     arrays = [o[0] if single else o for o in outputs]
     tensors = graph.output_tensors()
     if len(arrays) == 1 and path.suffix != ".npz":
@@ -121,8 +122,9 @@ def save_outputs(graph: Graph, outputs: list[np.ndarray], single: bool, path: Pa
 def command(model, input_path, output_path, force, firmware_dir=None):
     """Run MODEL on the bit-exact numpy reference interpreter (what the device must reproduce),
     or with --firmware DIR on a generated, built firmware."""
-    if output_path.exists() and not force:
-        raise TinygenError(f"{output_path} exists; pass --force to overwrite it")
+    from tinygen.commands._common import check_output_path
+
+    check_output_path(output_path, force)
     graph = load_model(model)
     inputs, single = load_inputs(graph, input_path)
     if firmware_dir is not None:

@@ -8,7 +8,8 @@ what the reference interpreter computes, bit for bit.
 3. Each sample goes to the device (INVOKE, retried on link errors: a corrupted
    reply fails its CRC and is never compared), its output is compared bit for
    bit with tinygen's reference interpreter.
-4. Prints one line per sample, then the bit-exact count, the max |difference|,
+4. Prints a line per mismatching sample and the first few bit-exact ones
+   (every sample with --verbose), then the bit-exact count, the max |difference|,
    cycles (instructions under QEMU) per inference and MACs per cycle.
    Exit 1 on any mismatch. --report R.json writes all of it as JSON.
 """
@@ -61,9 +62,17 @@ def _max_abs_diff(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.max(np.abs(a.astype(np.int64) - b.astype(np.int64)))) if a.size else 0.0
 
 
-def verify_device(device, graph, inputs: list[np.ndarray], progress: bool = True, echo=click.echo) -> dict:
+# Passing samples printed one line each before the rest is summed up (unless verbose).
+SHOW_PASSES = 10
+
+
+def verify_device(device, graph, inputs: list[np.ndarray], progress: bool = True, echo=click.echo,
+                  verbose: bool = False) -> dict:
     """Run every sample on `device` (tinygen.device.connect.Device) and compare with
-    the reference interpreter. Returns the report dict (no exception on mismatch)."""
+    the reference interpreter. Returns the report dict (no exception on mismatch).
+
+    Prints a line for every mismatching sample, for the first SHOW_PASSES
+    bit-exact ones (all of them when `verbose`), then '... N more bit-exact'."""
     from tinygen.model.stats import graph_macs
     from tinygen.ref import Interpreter
 
@@ -81,11 +90,13 @@ def verify_device(device, graph, inputs: list[np.ndarray], progress: bool = True
     it = range(n)
     bar = None
     if progress and n > 1:
-        from tqdm import tqdm
+        from tinygen.commands._common import progress_bar
 
-        bar = tqdm(total=n, desc="verify", unit="sample", leave=False)
-        echo = bar.write
+        bar = progress_bar(total=n, desc="verify", unit="sample")
+        if not bar.disable:
+            echo = bar.write
     t0 = time.monotonic()
+    passes_shown = passes_hidden = 0
     for k in it:
         raw, cycles = device.invoke(_payload(inputs, k))
         got = _split_outputs(raw, out_specs)
@@ -103,11 +114,17 @@ def verify_device(device, graph, inputs: list[np.ndarray], progress: bool = True
         line = (f"sample {k:>4}: {'bit-exact' if exact else 'MISMATCH '}  {cycles:>13,} {unit}"
                 + (f"  top-1 {top}" if top is not None else "")
                 + ("" if exact else f"  max |diff| {diff:g}"))
-        echo(line)
+        if not exact or verbose or passes_shown < SHOW_PASSES:
+            echo(line)
+            passes_shown += bool(exact)
+        else:
+            passes_hidden += 1
         if bar is not None:
             bar.update(1)
     if bar is not None:
         bar.close()
+    if passes_hidden:
+        echo(f"... {passes_hidden} more bit-exact (--verbose lists every sample)")
     cycles = [s["cycles"] for s in samples]
     mean = float(np.mean(cycles)) if cycles else 0.0
     return {
@@ -167,7 +184,10 @@ def print_summary(report: dict, echo=click.echo) -> None:
 @click.option("--timeout", type=click.FloatRange(min=0.1), default=5.0, show_default=True,
               help="seconds to wait for an answer (per attempt; INVOKE gets 1 s more per KB of input)")
 @click.option("--force", is_flag=True, help="overwrite an existing --report file")
-def command(model: Path, port, firmware_dir, input_path, n_random, seed, report_path, timeout, force):
+@click.option("--verbose", "-v", is_flag=True,
+              help=f"one line per sample (default: mismatches, the first {SHOW_PASSES} bit-exact, a count)")
+def command(model: Path, port, firmware_dir, input_path, n_random, seed, report_path, timeout, force,
+            verbose=False):
     """Check that the device computes MODEL bit for bit as the reference interpreter.
 
     \b
@@ -187,19 +207,25 @@ def command(model: Path, port, firmware_dir, input_path, n_random, seed, report_
         raise TinygenError(f"{model}: no such file")
     if input_path is not None and n_random is not None:
         raise TinygenError("give --input or --random, not both")
-    if report_path is not None and report_path.exists() and not force:
-        raise TinygenError(f"{report_path} exists; pass --force to overwrite it")
+    if report_path is not None:
+        from tinygen.commands._common import check_output_path
+
+        check_output_path(report_path, force, "--report")
     graph = load_model(model)
+    from tinygen.commands._common import check_supported
+
+    check_supported(graph)  # an op tinygen cannot run: say so, not "flash this model first"
     if input_path is not None:
         inputs, _ = load_inputs(graph, input_path)
     else:
         inputs = random_inputs(graph, n_random or 8, seed)
-    with connect(port=port, firmware_dir=firmware_dir, timeout=timeout) as device:
+    with connect(port=port, firmware_dir=firmware_dir, timeout=timeout,
+                 announce=lambda line: click.echo(line, err=True)) as device:
         check_model(device, model_hash_of_file(model), model)
         click.echo(f"device: {device.info.get('board')} via {device.description}; model "
                    f"{device.model.get('name')} ({device.model.get('backend')} backend), "
                    f"{inputs[0].shape[0]} sample(s)")
-        report = verify_device(device, graph, inputs)
+        report = verify_device(device, graph, inputs, verbose=verbose)
     print_summary(report)
     if report_path is not None:
         report_path.write_text(json.dumps(report, indent=2) + "\n")

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from tinygen.device.protocol import CMD_INFO, DeviceSession
+from tinygen.device.protocol import CMD_INFO, DeviceSession, NoAnswer
 from tinygen.errors import TinygenError
 
 SLOWEST_LINK_BYTES_PER_S = 1000.0
@@ -61,8 +61,34 @@ class Device:
         return self.session.profile()
 
 
-def read_info(session: DeviceSession, timeout: float) -> dict:
-    raw = session.request(CMD_INFO, timeout=timeout)
+BOOTLOADER_BYTES = {0x79, 0x1F}   # STM32 ROM bootloader ACK / NACK
+
+
+def no_firmware_message(where: str, exc: NoAnswer) -> str:
+    """What to tell the user when nothing that speaks tinygen's protocol answers."""
+    checks = ("is the board still in its bootloader? was the firmware flashed and started "
+              "(tinygen flash ... without --no-go)? right port and baud?")
+    if exc.received == 0:
+        return f"no tinygen firmware answered on {where}: nothing received ({checks})"
+    head = exc.head
+    if head and set(head) <= BOOTLOADER_BYTES:
+        return (f"no tinygen firmware answered on {where}: received {exc.received} byte(s) "
+                f"{head[:8].hex(' ')} -- that is an STM32 bootloader (ACK 0x79 / NACK 0x1F), not the firmware: "
+                "start the firmware (tinygen flash ... without --no-go, or reset the board with BOOT0 low)")
+    if exc.frames == 0:
+        return (f"no tinygen firmware answered on {where}: received {exc.received} byte(s) that are not "
+                f"tinygen frames (first: {head[:8].hex(' ')}) ({checks} firmware for another target?)")
+    return f"{exc} ({checks})"
+
+
+def read_info(session: DeviceSession, timeout: float, where: str | None = None,
+              first_contact: bool = False) -> dict:
+    try:
+        raw = session.request(CMD_INFO, timeout=timeout, first_contact=first_contact)
+    except NoAnswer as exc:
+        if where is None:
+            raise
+        raise TinygenError(no_firmware_message(where, exc)) from None
     try:
         info = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -87,6 +113,7 @@ def _open_link(port: str | None, firmware_dir: Path | None):
     if not d.is_dir():
         raise TinygenError(f"{d}: no such directory")
     meta = read_project(d)
+    check_fresh_build(d, meta)
     kind = meta.get("target_kind", "host")
     launcher = LAUNCHERS.get(kind)
     if launcher is None:
@@ -94,13 +121,41 @@ def _open_link(port: str | None, firmware_dir: Path | None):
     return launcher(d, meta)
 
 
+def _stale(d: Path) -> TinygenError:
+    return TinygenError(f"{d} was regenerated since it was built: run tinygen build {d}")
+
+
+def check_fresh_build(d: Path, meta: dict) -> None:
+    """A project regenerated (tinygen generate --force) after its last build runs the
+    OLD model: refuse before starting it, naming the fix."""
+    firmware = d / str(meta.get("firmware", "build/firmware"))
+    sources = [d / name for name in ("model.c", "model_data.c") if (d / name).is_file()]
+    if firmware.is_file() and sources and max(p.stat().st_mtime for p in sources) > firmware.stat().st_mtime:
+        raise _stale(d)
+
+
+def check_project_model(d: Path, info: dict) -> None:
+    """The started firmware must carry the model DIR/tinygen.json names."""
+    from tinygen.device.firmware import read_project
+
+    want = read_project(d).get("model_hash")
+    got = (info.get("model") or {}).get("hash")
+    if want and got and want != got:
+        raise _stale(d)
+
+
 @contextlib.contextmanager
 def connect(port: str | None = None, firmware_dir: Path | None = None, timeout: float = 5.0,
-            attempts: int = ATTEMPTS) -> Iterator[Device]:
+            attempts: int = ATTEMPTS, announce=None) -> Iterator[Device]:
+    """`announce(line)`, when given, is told right away what is being connected to."""
+    if announce is not None and (port is None) != (firmware_dir is None):
+        announce(f"connecting to {port} ..." if port is not None else f"starting the firmware of {firmware_dir} ...")
     link = _open_link(port, firmware_dir)
     try:
         session = DeviceSession(link, timeout=timeout, attempts=attempts)
-        info = read_info(session, timeout)
+        info = read_info(session, timeout, where=str(port or firmware_dir), first_contact=port is not None)
+        if firmware_dir is not None:
+            check_project_model(Path(firmware_dir), info)
         yield Device(session, info, getattr(link, "description", str(port or firmware_dir)), timeout)
     finally:
         link.close()

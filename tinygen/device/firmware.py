@@ -62,8 +62,12 @@ LAUNCHERS["cortex-m"] = _cortex_m_launcher
 def open_firmware(project_dir: str | Path, timeout: float = 10.0, build_dir: str = "build",
                   check_model_hash: str | None = None) -> Iterator[DeviceSession]:
     """A DeviceSession to the project's built firmware (started here, stopped on exit)."""
+    from tinygen.device.connect import check_fresh_build
+
     d = Path(project_dir)
     meta = read_project(d)
+    if build_dir == "build":
+        check_fresh_build(d, meta)
     kind = meta.get("target_kind", "host")
     launcher = LAUNCHERS.get(kind)
     if launcher is None:
@@ -72,6 +76,8 @@ def open_firmware(project_dir: str | Path, timeout: float = 10.0, build_dir: str
     try:
         session = DeviceSession(link, timeout=timeout)
         info = session.info()
+        if info["model"].get("hash") != meta.get("model_hash") and meta.get("model_hash") and build_dir == "build":
+            raise TinygenError(f"{d} was regenerated since it was built: run tinygen build {d}")
         if check_model_hash is not None and info["model"]["hash"] != check_model_hash:
             raise TinygenError(f"the firmware in {d} was generated from another model "
                                f"(hash {info['model']['hash']}, this model {check_model_hash})")
@@ -102,7 +108,7 @@ def run_session(session: DeviceSession, inputs, progress: bool = False) -> tuple
     it = range(n)
     if progress and n > 1:
         from tqdm import tqdm
-        it = tqdm(it, desc="firmware", unit="sample", leave=False)
+        it = tqdm(it, desc="firmware", unit="sample", leave=False, disable=None)
     for k in it:
         payload = b"".join(np.ascontiguousarray(a[k]).tobytes() for a in arrays)
         raw, c = session.invoke(payload)

@@ -29,6 +29,13 @@ CMD_PROFILE = 0x03
 CMD_PING = 0x04
 RESPONSE_FLAG = 0x80
 RSP_ERROR = 0xFF
+CMD_NAMES = {CMD_INFO: "INFO", CMD_INVOKE: "INVOKE", CMD_PROFILE: "PROFILE", CMD_PING: "PING"}
+
+# First contact (the first INFO): while NOTHING at all has come back, an attempt
+# waits at most FIRST_CONTACT_WAIT s and only FIRST_CONTACT_ATTEMPTS are made, so a
+# silent port fails in a few seconds; once bytes arrive the normal timeouts apply.
+FIRST_CONTACT_WAIT = 1.0
+FIRST_CONTACT_ATTEMPTS = 3
 
 ERR_CRC = 1
 ERR_LENGTH = 2
@@ -81,9 +88,16 @@ class FrameReader:
 
     def __init__(self):
         self.buf = bytearray()
+        self.total = 0            # bytes received so far (for diagnostics)
+        self.head = bytearray()   # the first bytes received
+        self.headers_seen = 0     # frame headers whose CRC checked out
+        self.sync_seen = False    # a sync pattern (A5 5A) arrived at some point
 
     def feed(self, data: bytes) -> None:
         self.buf += data
+        self.total += len(data)
+        if len(self.head) < 64:
+            self.head += data[:64 - len(self.head)]
 
     def pop(self) -> Frame | None:
         """The next complete frame in the buffer, None if more bytes are needed.
@@ -96,6 +110,7 @@ class FrameReader:
                 keep = 1 if buf[-1:] == b"\xA5" else 0
                 del buf[:len(buf) - keep]
                 return None
+            self.sync_seen = True
             if start:
                 del buf[:start]
             if len(buf) < HEADER_BYTES:
@@ -106,6 +121,7 @@ class FrameReader:
             if crc16(head) != hcrc or length > MAX_PAYLOAD:
                 del buf[:1]  # not a frame start: hunt on from the next byte
                 continue
+            self.headers_seen += 1
             total = HEADER_BYTES + length + 4
             if len(buf) < total:
                 return None
@@ -132,6 +148,18 @@ class DeviceError(TinygenError):
     """The device answered a request with an error frame."""
 
 
+class NoAnswer(TinygenError):
+    """A request got no valid reply after all attempts. `received` is how many
+    bytes came back at all, `head` the first of them, `frames` how many frame
+    headers checked out (0: whatever answered does not speak tinygen's protocol)."""
+
+    def __init__(self, message: str, received: int = 0, head: bytes = b"", frames: int = 0):
+        super().__init__(message)
+        self.received = received
+        self.head = bytes(head)
+        self.frames = frames
+
+
 class DeviceSession:
     """Requests to a device running tinygen firmware over a Link.
 
@@ -152,13 +180,24 @@ class DeviceSession:
         self._seq = (self._seq + 1) & 0xFF
         return self._seq
 
-    def request(self, cmd: int, payload: bytes = b"", timeout: float | None = None) -> bytes:
-        """Send `cmd` and return the payload of its reply (retrying as needed)."""
+    def request(self, cmd: int, payload: bytes = b"", timeout: float | None = None,
+                first_contact: bool = False) -> bytes:
+        """Send `cmd` and return the payload of its reply (retrying as needed).
+
+        first_contact: while nothing at all has been received, wait only
+        FIRST_CONTACT_WAIT s per attempt and give up after FIRST_CONTACT_ATTEMPTS
+        (also when bytes came but none looked like a tinygen frame)."""
         timeout = self.timeout if timeout is None else timeout
         seqs: set[int] = set()
         last_problem = "no answer"
         timed_out = False
+        reader = self.reader
+        made = 0
         for attempt in range(self.attempts):
+            quick = first_contact and reader.headers_seen == 0
+            if quick and attempt >= FIRST_CONTACT_ATTEMPTS:
+                break
+            made += 1
             if attempt:
                 self.retries += 1
             seq = self._next_seq()
@@ -170,17 +209,24 @@ class DeviceSession:
                 self.link.write(bytes(len(frame)))
             timed_out = False
             self.link.write(frame)
-            deadline = time.monotonic() + timeout
+            start = time.monotonic()
+            received_before = reader.total
+            wait = min(timeout, FIRST_CONTACT_WAIT) if quick else timeout
+            deadline = start + wait
             while True:
                 try:
-                    frame = self.reader.read(self.link, deadline)
+                    frame = reader.read(self.link, deadline)
                 except CorruptFrame as exc:
                     last_problem = "a reply failed its CRC"
                     if exc.seq in seqs:
                         break  # resend now rather than wait for the timeout
                     continue
                 if frame is None:
-                    last_problem = f"no answer within {timeout:g} s"
+                    if wait < timeout and reader.total > received_before and reader.sync_seen:
+                        wait = timeout  # a frame is coming in: give the reply its full time
+                        deadline = start + wait
+                        continue
+                    last_problem = f"no answer within {wait:g} s"
                     timed_out = True
                     break
                 if frame.seq not in seqs:
@@ -195,8 +241,10 @@ class DeviceSession:
                 if frame.type != (cmd | RESPONSE_FLAG):
                     continue
                 return frame.payload
-        raise TinygenError(f"{getattr(self.link, 'description', 'device')} did not answer command "
-                           f"0x{cmd:02x} after {self.attempts} attempts ({last_problem})")
+        name = CMD_NAMES.get(cmd, f"0x{cmd:02x}")
+        raise NoAnswer(f"{getattr(self.link, 'description', 'device')} did not answer {name} "
+                       f"after {made} attempt{'s' if made != 1 else ''} ({last_problem})",
+                       received=reader.total, head=bytes(reader.head), frames=reader.headers_seen)
 
     def ping(self, data: bytes = b"tinygen") -> bytes:
         return self.request(CMD_PING, data)

@@ -484,11 +484,13 @@ def start(bl: Stm32Bootloader, address: int, attempts: int = 3) -> None:
 
 
 def flash_image(bl: Stm32Bootloader, image: bytes, address: int, *, verify: bool = True,
-                go: bool = True, attempts: int = 5, progress: bool = True) -> FlashReport:
+                go: bool = True, attempts: int = 5, progress: bool = True,
+                check: Callable[[Device, int, bytes], None] | None = None) -> FlashReport:
     """Erase, write (256-byte chunks, each retried), verify (re-erasing and
     rewriting pages that read back wrong) and start an image. Raises
     TinygenError (exit 2) for an image that does not fit, CheckFailed (exit 1)
-    when the flash cannot be completed."""
+    when the flash cannot be completed. `check(device, address, image)` runs
+    once the chip is known and BEFORE anything is erased (it raises to refuse)."""
     from tqdm import tqdm
 
     t0 = time.monotonic()
@@ -502,6 +504,8 @@ def flash_image(bl: Stm32Bootloader, image: bytes, address: int, *, verify: bool
     if address + len(image) > end:
         raise TinygenError(f"the image ({len(image)} bytes at 0x{address:08X}) does not fit the "
                            f"{dev.flash_size // KIB} KiB flash of {dev.name} (ends 0x{end:08X})")
+    if check is not None:
+        check(dev, address, image)
     if len(image) % 4:   # flash programs whole words; pad like an erased flash reads
         image = image + b"\xff" * (4 - len(image) % 4)
     pages = dev.pages_for(address, len(image))
@@ -520,7 +524,7 @@ def flash_image(bl: Stm32Bootloader, image: bytes, address: int, *, verify: bool
         them again from their first chunk, at most twice."""
         recoveries, i = 0, 0
         with tqdm(total=sum(len(c) for _, c in chunks_), unit="B", unit_scale=True, desc=desc,
-                  disable=not progress, leave=False) as bar:
+                  disable=None if progress else True, leave=False) as bar:
             while i < len(chunks_):
                 a, data = chunks_[i]
                 try:
@@ -547,7 +551,7 @@ def flash_image(bl: Stm32Bootloader, image: bytes, address: int, *, verify: bool
     def bad_chunks(chunks_: list[tuple[int, bytes]], desc: str) -> list[tuple[int, bytes]]:
         bad = []
         with tqdm(total=sum(len(c) for _, c in chunks_), unit="B", unit_scale=True, desc=desc,
-                  disable=not progress, leave=False) as bar:
+                  disable=None if progress else True, leave=False) as bar:
             for a, data in chunks_:
                 # A read reply has no checksum: a mismatch is re-read before it counts.
                 for _ in range(3):

@@ -74,10 +74,19 @@ class FloatModel:
         else:
             if path.suffix not in (".keras", ".h5"):
                 raise TinygenError(f"cannot quantize {path.name}: expected a .keras or .h5 file or a SavedModel folder")
+            if path.suffix == ".keras" and path.is_file():
+                import zipfile
+
+                if not zipfile.is_zipfile(path):
+                    raise TinygenError(f"could not load {path} as a Keras model: not a .keras archive "
+                                       "(a Keras 3 .keras file is a zip archive)")
             try:
                 self.keras_model = tf.keras.models.load_model(str(path), compile=False)
             except Exception as exc:
-                raise TinygenError(f"cannot load Keras model {path}: {_first_line(exc)}") from None
+                reason = _first_line(exc)
+                if path.is_file() and ("not found" in reason.lower() or "no such file" in reason.lower()):
+                    reason = f"the file is not a valid {path.suffix} model ({type(exc).__name__})"
+                raise TinygenError(f"could not load {path} as a Keras model: {reason}") from None
             if len(self.keras_model.inputs) != 1 or len(self.keras_model.outputs) != 1:
                 raise TinygenError(f"{path}: the model has {len(self.keras_model.inputs)} inputs and "
                                    f"{len(self.keras_model.outputs)} outputs; tinygen quantize handles one of each")
@@ -241,13 +250,17 @@ def quantize(model_path: str | Path, calibration: str | Path, out: str | Path, *
         raise TinygenError(_tflite_refusal(model_path))
     if out.suffix != ".tflite":
         raise TinygenError(f"output must end in .tflite, got {out.name}")
-    if out.exists() and not force:
-        raise TinygenError(f"{out} exists; pass --force to overwrite it")
-    if not out.parent.exists():
-        raise TinygenError(f"output folder {out.parent} does not exist")
+    from tinygen.commands._common import check_output_path
+
+    check_output_path(out, force)
     if samples < 1:
         raise TinygenError("--samples must be at least 1")
     meta = D.read_sidecar(model_path)
+    out_side = D.sidecar_path(out)
+    # OUT.labels.json will be written: it is an output too -- unless it is MODEL's own
+    # sidecar (model.keras -> model.tflite share model.labels.json), which quantize extends.
+    if meta is not None and out_side.resolve() != D.sidecar_path(model_path).resolve():
+        check_output_path(out_side, force, "sidecar")
 
     fm = FloatModel(model_path)
     in_shape = fm.input_shape

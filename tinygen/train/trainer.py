@@ -89,10 +89,10 @@ def train(data_path: str | Path, out: str | Path, *, label: str | None = None, t
     out = Path(out)
     if out.suffix != ".keras":
         raise TinygenError(f"output must end in .keras (Keras 3 format), got {out.name}")
-    if out.exists() and not force:
-        raise TinygenError(f"{out} exists; pass --force to overwrite it")
-    if not out.parent.exists():
-        raise TinygenError(f"output folder {out.parent} does not exist")
+    from tinygen.commands._common import check_output_path
+
+    check_output_path(out, force)
+    check_output_path(D.sidecar_path(out), force, "sidecar")
     if epochs < 1:
         raise TinygenError("--epochs must be at least 1")
 

@@ -1,7 +1,8 @@
 """CONV_2D -> tg_dsp_conv2d_s8 (dsp backend).
 
-Taken: ungrouped, dilation 1, filter zero point 0, int8 in/out, every channel's
-requantization a right shift (requant_ok), folded bias inside int32. The weights
+Taken: ungrouped, dilation 1, filter zero point 0, int8 in/out, requantization the
+dsp kernels can do exactly (common.layer_quant: right shifts only, accumulator bound
+checked), folded bias inside int32. The weights
 become [out_c][kh*kw*in_c] rows (the im2col order), padded to multiples of 4 and
 pre-paired (common.gemm_weights). A 1x1 unpadded layer with in_c % 4 == 0 reads
 its input rows directly; any other copies each window (padding = the input zero

@@ -1,8 +1,8 @@
 """FULLY_CONNECTED -> tg_dsp_gemm_row_s8 per batch row (dsp backend).
 
-Taken: filter zero point 0, accum_depth % 4 == 0, int8 in/out, right-shift
-requantization (per tensor or per channel; common.requant_ok), folded bias inside
-int32. Each input row is widened to int16 pairs in 2 * accum_depth bytes of scratch.
+Taken: filter zero point 0, accum_depth % 4 == 0, int8 in/out, requantization the
+dsp kernels can do exactly (per tensor or per channel; common.layer_quant), folded
+bias inside int32. Each input row is widened to int16 pairs in 2 * accum_depth bytes of scratch.
 Anything else: the portable module.
 """
 from __future__ import annotations
