@@ -69,16 +69,18 @@ def no_firmware_message(where: str, exc: NoAnswer) -> str:
     checks = ("is the board still in its bootloader? was the firmware flashed and started "
               "(tinygen flash ... without --no-go)? right port and baud?")
     if exc.received == 0:
-        return f"no tinygen firmware answered on {where}: nothing received ({checks})"
+        return f"no tinygen firmware answered on {where}: nothing received ({exc.detail}; {checks})"
     head = exc.head
     if head and set(head) <= BOOTLOADER_BYTES:
         return (f"no tinygen firmware answered on {where}: received {exc.received} byte(s) "
-                f"{head[:8].hex(' ')} -- that is an STM32 bootloader (ACK 0x79 / NACK 0x1F), not the firmware: "
+                f"{head[:8].hex(' ')} to INFO -- that is an STM32 bootloader (ACK 0x79 / NACK 0x1F), not the firmware: "
                 "start the firmware (tinygen flash ... without --no-go, or reset the board with BOOT0 low)")
-    if exc.frames == 0:
+    if not exc.sync and exc.frames == 0:
         return (f"no tinygen firmware answered on {where}: received {exc.received} byte(s) that are not "
-                f"tinygen frames (first: {head[:8].hex(' ')}) ({checks} firmware for another target?)")
-    return f"{exc} ({checks})"
+                f"tinygen frames (first: {head[:8].hex(' ')}; {exc.detail}; {checks} firmware for another "
+                "target?)")
+    return (f"tinygen firmware on {where} {exc.detail}: its replies arrive damaged or not at all "
+            "(check the cable, the baud rate, and that nothing else uses the port)")
 
 
 def read_info(session: DeviceSession, timeout: float, where: str | None = None,

@@ -153,11 +153,14 @@ class NoAnswer(TinygenError):
     bytes came back at all, `head` the first of them, `frames` how many frame
     headers checked out (0: whatever answered does not speak tinygen's protocol)."""
 
-    def __init__(self, message: str, received: int = 0, head: bytes = b"", frames: int = 0):
+    def __init__(self, message: str, received: int = 0, head: bytes = b"", frames: int = 0,
+                 sync: bool = False, detail: str = ""):
         super().__init__(message)
         self.received = received
         self.head = bytes(head)
         self.frames = frames
+        self.sync = sync          # a frame sync (A5 5A) came back at some point
+        self.detail = detail or message
 
 
 class DeviceSession:
@@ -194,7 +197,8 @@ class DeviceSession:
         reader = self.reader
         made = 0
         for attempt in range(self.attempts):
-            quick = first_contact and reader.headers_seen == 0
+            # Nothing that even starts like a frame so far: keep it short.
+            quick = first_contact and not reader.sync_seen and reader.headers_seen == 0
             if quick and attempt >= FIRST_CONTACT_ATTEMPTS:
                 break
             made += 1
@@ -242,9 +246,10 @@ class DeviceSession:
                     continue
                 return frame.payload
         name = CMD_NAMES.get(cmd, f"0x{cmd:02x}")
-        raise NoAnswer(f"{getattr(self.link, 'description', 'device')} did not answer {name} "
-                       f"after {made} attempt{'s' if made != 1 else ''} ({last_problem})",
-                       received=reader.total, head=bytes(reader.head), frames=reader.headers_seen)
+        detail = f"did not answer {name} after {made} attempt{'s' if made != 1 else ''} ({last_problem})"
+        raise NoAnswer(f"{getattr(self.link, 'description', 'device')} {detail}",
+                       received=reader.total, head=bytes(reader.head), frames=reader.headers_seen,
+                       sync=reader.sync_seen, detail=detail)
 
     def ping(self, data: bytes = b"tinygen") -> bytes:
         return self.request(CMD_PING, data)
