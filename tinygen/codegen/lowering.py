@@ -175,12 +175,33 @@ class Backend:
         self.kernel_root = kernel_root  # where KERNELS paths are relative to (firmware dir subfolder)
         self.description = description
 
-    def module(self, op: Op) -> ModuleType:
+    def module_name(self, op: Op) -> str:
+        """The lowering module's name for `op` (relative to `package` unless dotted)."""
         mod = self.modules.get(op.type)
         if mod is None:
             raise UnsupportedOpError(op.type, op.index, f"the {self.name} backend has no kernel for it "
                                                         f"(it has: {', '.join(sorted(self.modules))})")
-        return importlib.import_module(f"{self.package}.{mod}")
+        return mod
+
+    def module(self, op: Op) -> ModuleType:
+        return importlib.import_module(f"{self.package}.{self.module_name(op)}")
+
+    @staticmethod
+    def layer_files(layers, layer_sources: dict, kernel_headers: dict) -> tuple[list[str], list[str]]:
+        """(sources, headers) the lowered `layers` need, each once, in first-use order:
+        sources a lowering recorded for its layer in `layer_sources`, and the header of
+        every kernel the layers call (`kernel_headers`: kernel file -> header)."""
+        sources: list[str] = []
+        headers: list[str] = []
+        for layer in layers:
+            for src in layer_sources.get(layer.name, ()):
+                if src not in sources:
+                    sources.append(src)
+            for kernel in layer.kernels:
+                header = kernel_headers.get(kernel)
+                if header and header not in headers:
+                    headers.append(header)
+        return sources, headers
 
     def scratch_bytes(self, graph: Graph, op: Op, params) -> int:
         fn = getattr(self.module(op), "scratch_bytes", None)

@@ -35,7 +35,6 @@ import inspect
 from types import ModuleType
 
 from tinygen.codegen.lowering import Backend
-from tinygen.errors import UnsupportedOpError
 
 UNSET_MESSAGE = "CMSIS_NN_PATH is unset (point it at a checkout of ARM-software/CMSIS-NN)"
 
@@ -149,24 +148,12 @@ class CmsisNNBackend(Backend):
         return CmsisNNBackend(target_arch(target))
 
     def module(self, op):
-        name = self.modules.get(op.type)
-        if name is None:
-            raise UnsupportedOpError(op.type, op.index, f"the {self.name} backend has no kernel for it "
-                                                        f"(it has: {', '.join(sorted(self.modules))})")
+        name = self.module_name(op)
         full = name if "." in name else f"{self.package}.{name}"
         return _BoundModule(self, importlib.import_module(full))
 
     def project_files(self, layers=()) -> dict:
-        sources: list[str] = []
-        headers: list[str] = []
-        for layer in layers:
-            for s in self.layer_sources.get(layer.name, ()):
-                if s not in sources:
-                    sources.append(s)
-            for k in layer.kernels:
-                h = KERNEL_HEADERS.get(k)
-                if h and h not in headers:
-                    headers.append(h)
+        sources, headers = self.layer_files(layers, self.layer_sources, KERNEL_HEADERS)
         files: dict = {}
         if headers:
             files["includes"] = list(headers)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import importlib
 
 from tinygen.codegen.lowering import Backend
-from tinygen.errors import UnsupportedOpError
 
 PORTABLE = "tinygen.codegen.backends.portable"
 HEADER = "tg_dsp.h"
@@ -68,25 +67,13 @@ class DspBackend(Backend):
         return DspBackend()
 
     def module(self, op):
-        name = self.modules.get(op.type)
-        if name is None:
-            raise UnsupportedOpError(op.type, op.index, f"the {self.name} backend has no kernel for it "
-                                                        f"(it has: {', '.join(sorted(self.modules))})")
+        name = self.module_name(op)
         if "." in name:
             return importlib.import_module(name)
         return _Bound(self, importlib.import_module(f"{self.package}.{name}"))
 
     def project_files(self, layers=()) -> dict:
-        used: list[str] = []
-        headers: list[str] = []
-        for layer in layers:
-            for s in self.layer_sources.get(layer.name, ()):
-                if s not in used:
-                    used.append(s)
-            for k in layer.kernels:
-                h = _KERNEL_HEADERS.get(k)
-                if h and h not in headers:
-                    headers.append(h)
+        used, headers = self.layer_files(layers, self.layer_sources, _KERNEL_HEADERS)
         files: dict = {}
         if headers:
             files["includes"] = list(headers)
