@@ -17,21 +17,5 @@ void tg_mul_s8(const tg_mul_params *params,
                const tg_dims *input2_dims, const int8_t *input2,
                const tg_dims *output_dims, int8_t *output)
 {
-    if (tg_same_dims(input1_dims, output_dims) && tg_same_dims(input2_dims, output_dims)) {
-        const size_t size = (size_t)output_dims->n * output_dims->h * output_dims->w * output_dims->c;
-        for (size_t i = 0; i < size; ++i) {
-            output[i] = mul_one(params, input1[i], input2[i]);
-        }
-        return;
-    }
-    for (int32_t n = 0; n < output_dims->n; ++n) {
-        for (int32_t h = 0; h < output_dims->h; ++h) {
-            for (int32_t w = 0; w < output_dims->w; ++w) {
-                for (int32_t c = 0; c < output_dims->c; ++c) {
-                    *output++ = mul_one(params, input1[tg_broadcast_offset(input1_dims, n, h, w, c)],
-                                        input2[tg_broadcast_offset(input2_dims, n, h, w, c)]);
-                }
-            }
-        }
-    }
+    TG_BINARY_ELEMENTWISE(mul_one, params, input1_dims, input1, input2_dims, input2, output_dims, output);
 }
