@@ -99,3 +99,36 @@ def test_bad_input_is_one_line(tmp_path, capsys):
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and what in err[0], err
     assert not (tmp_path / "a").exists()
+
+
+def test_generate_explains_a_smaller_arena_only_when_it_is(tmp_path, capsys):
+    """'the arena can be smaller ...' is printed when arena < layer-by-layer peak, not when they are equal
+    (KWS: portable overlaps layers in place, cmsis-nn's kernels do not)."""
+    model = MODELS / "mlperf_tiny_kws_dscnn.tflite"
+    if not model.is_file():
+        pytest.skip(f"{model} is absent (tests read real models from ../shared)")
+    seen = set()
+    for backend in ("portable", "cmsis-nn"):
+        capsys.readouterr()
+        assert run_cli("generate", model, "-o", tmp_path / backend, "--target", "host", "--backend", backend) == 0
+        out = capsys.readouterr().out
+        arena = int(re.search(r"arena \(RAM\)\s+([\d,]+) bytes", out).group(1).replace(",", ""))
+        peak_line = re.search(r"layer-by-layer peak\s+([\d,]+) bytes.*", out)
+        peak = int(peak_line.group(1).replace(",", ""))
+        assert ("can be smaller" in peak_line.group(0)) == (arena < peak), peak_line.group(0)
+        seen.add(arena < peak)
+    assert seen == {True, False}
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make not installed")
+def test_sanitize_on_a_cortex_m_project_says_it_is_for_host(small_model, tmp_path, capsys):
+    out = tmp_path / "m4"
+    assert run_cli("generate", small_model, "-o", out, "--target", "mps2-an386") == 0
+    r = subprocess.run(["make", "-C", str(out), "SANITIZE=1"], capture_output=True, text=True)
+    assert r.returncode != 0
+    assert "SANITIZE=1 is for the host target" in r.stderr
+    assert not (out / "build-asan").exists()
+    if shutil.which("cmake"):
+        r = subprocess.run(["cmake", "-S", str(out), "-B", str(tmp_path / "bc"), "-DTG_SANITIZE=ON"],
+                           capture_output=True, text=True)
+        assert r.returncode != 0 and "TG_SANITIZE=ON is for the host target" in r.stderr

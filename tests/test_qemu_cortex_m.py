@@ -9,6 +9,7 @@ Backends: portable always; cmsis-nn when CMSIS_NN_PATH names a CMSIS-NN checkout
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import struct
@@ -337,3 +338,55 @@ def test_run_firmware_cli_on_qemu(builds, tmp_path):
     assert r.returncode == 0, r.stderr
     y = np.load(tmp_path / "y.npy")
     assert np.array_equal(y, Interpreter(graph).run([x])[0])
+
+
+def _elf_facts(elf: Path, symbol_suffix: str) -> tuple:
+    size = subprocess.run(["arm-none-eabi-size", str(elf)], capture_output=True, text=True, check=True).stdout
+    text, data, bss = map(int, size.splitlines()[1].split()[:3])
+    nm = subprocess.run(["arm-none-eabi-nm", "-S", str(elf)], capture_output=True, text=True, check=True).stdout
+    arena = [int(p[1], 16) for p in map(str.split, nm.splitlines()) if len(p) == 4 and p[3].endswith(symbol_suffix)]
+    return text, data, bss, arena
+
+
+@pytest.mark.skipif(shutil.which("cmake") is None, reason="cmake not installed")
+def test_cmake_cortex_m_builds_and_runs(tmp_path, capsys):
+    """The generated CMakeLists.txt builds a Cortex-M project (include dirs absolute, CPU/ABI flags
+    on the link line too): the same ELF sizes and arena as the Makefile build, and it runs bit-exact."""
+    from tinygen.cli import main
+    from tinygen.device.firmware import run_firmware
+    from tinygen.model.tflite_reader import read_tflite
+    from tinygen.ref import run_graph
+
+    model = _model("tflm_micro_speech.tflite")
+    made, cmade = tmp_path / "make", tmp_path / "cmake"
+    for proj in (made, cmade):
+        with pytest.raises(SystemExit) as exc:
+            main(["generate", str(model), "-o", str(proj), "--target", "mps2-an386"])
+        assert not exc.value.code
+    # `tinygen build`: one memory table, whose totals are the ELF's (flash = the image
+    # written, firmware.bin; RAM = data+bss as binutils `size` counts it)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exc:
+        main(["build", str(made)])
+    assert not exc.value.code
+    out = capsys.readouterr().out
+    assert "data+bss" not in out and out.count("memory of firmware.elf") == 1
+    flash = int(re.search(r"^  flash\s+([\d,]+) B", out, re.M).group(1).replace(",", ""))
+    ram = int(re.search(r"^  RAM\s+([\d,]+) B", out, re.M).group(1).replace(",", ""))
+    size = subprocess.run(["arm-none-eabi-size", str(made / "build" / "firmware.elf")], capture_output=True,
+                          text=True, check=True).stdout.splitlines()[1].split()
+    assert ram == int(size[1]) + int(size[2])
+    assert flash == (made / "build" / "firmware.bin").stat().st_size
+    # configure straight into build/ so `tinygen run/verify --firmware` pick up the CMake-built image
+    r = subprocess.run(["cmake", "-S", str(cmade), "-B", str(cmade / "build")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = subprocess.run(["cmake", "--build", str(cmade / "build"), "-j2"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    a = _elf_facts(made / "build" / "firmware.elf", "_arena")
+    b = _elf_facts(cmade / "build" / "firmware.elf", "_arena")
+    assert a[3] and a == b
+    assert (cmade / "build" / "firmware.bin").read_bytes() == (made / "build" / "firmware.bin").read_bytes()
+    x = np.random.default_rng(1).integers(-128, 128, size=(2, 1, 1960), dtype=np.int8)
+    got = run_firmware(cmade, [x])[0]
+    want = run_graph(read_tflite(model), [x])[0]
+    np.testing.assert_array_equal(got, want)

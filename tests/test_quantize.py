@@ -201,3 +201,47 @@ def test_committed_example_quantizes_within_two_points_and_bit_exact(tf, golden,
     assert (tmp_path / "model.tflite").read_bytes() == committed.read_bytes(), \
         f"re-quantizing {keras.name} no longer reproduces the committed {committed.name}"
     assert json.loads((EXAMPLES / name / "model.labels.json").read_text())["task"] == meta["task"]
+
+
+# --------------------------------------------------------------------------- calibration CSV columns
+
+def _write_csv(path: Path, header: list[str], cols: dict[str, list]) -> Path:
+    n = len(next(iter(cols.values())))
+    rows = [",".join(header)] + [",".join(str(cols[h][i]) for h in header) for i in range(n)]
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def test_calibration_csv_columns_are_taken_by_name(tmp_path):
+    """The sidecar's feature_columns pick the calibration features by name and order;
+    extra columns (text ones too, and the label) are ignored."""
+    from tinygen.train.ptq import load_calibration
+
+    rng = np.random.default_rng(3)
+    cols = {c: list(np.round(rng.normal(size=12), 3)) for c in "abcd"}
+    cols["label"] = [i % 3 for i in range(12)]
+    cols["fruit"] = ["apple"] * 12
+    meta = {"feature_columns": ["a", "b", "c", "d"], "label_column": "label"}
+    p = _write_csv(tmp_path / "shuffled.csv", ["fruit", "d", "label", "b", "a", "c"], cols)
+    ds = load_calibration(p, meta, 4)
+    want = np.array([cols[c] for c in "abcd"], np.float32).T
+    np.testing.assert_array_equal(ds.x, want)
+    assert ds.feature_columns == ["a", "b", "c", "d"]
+
+
+@pytest.mark.parametrize("header,missing", [(["x1", "x2", "x3", "target"], "a"),
+                                            (["a", "b", "c", "e", "fruit"], "d")])
+def test_calibration_csv_lacking_a_feature_column_is_refused(tf, tmp_path, capsys, header, missing):
+    rng = np.random.default_rng(4)
+    cols = {c: list(np.round(rng.normal(size=30), 3)) for c in "abcd"}
+    cols["label"] = [i % 3 for i in range(30)]
+    train = _write_csv(tmp_path / "train.csv", ["a", "b", "c", "d", "label"], cols)
+    assert tinygen("train", train, "--arch", "mlp", "--epochs", "1", "-o", tmp_path / "m.keras") == 0
+    assert D.read_sidecar(tmp_path / "m.keras")["feature_columns"] == ["a", "b", "c", "d"]
+    bad = _write_csv(tmp_path / "cal.csv", header, {h: [1.0] * 10 for h in header})
+    capsys.readouterr()
+    assert tinygen("quantize", tmp_path / "m.keras", "--calibration", bad, "-o", tmp_path / "q.tflite") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert f"calibration CSV lacks feature column '{missing}' (the model was trained on a,b,c,d)" in err[0]
+    assert not (tmp_path / "q.tflite").exists()

@@ -258,3 +258,14 @@ def test_missing_tensorflow_is_one_clear_line(tmp_path, monkeypatch, capsys):
     np.savez(tmp_path / "d.npz", x=x, y=y)
     assert tinygen("train", tmp_path / "d.npz", "-o", tmp_path / "m.keras") == 2
     assert "TensorFlow is needed for train/quantize: pip install 'tinygen[train]'" in _err(capsys)
+
+
+@pytest.mark.parametrize("flag,value", [("--batch-size", "0"), ("--batch-size", "-3"), ("--learning-rate", "-1"),
+                                        ("--learning-rate", "0"), ("--learning-rate", "nan"),
+                                        ("--learning-rate", "inf")])
+def test_bad_batch_size_and_learning_rate_are_refused(tmp_path, capsys, flag, value):
+    data = write_csv(tmp_path / "d.csv", ["a", "label"], [[1, 0], [2, 1], [3, 0], [4, 1]])
+    assert tinygen("train", str(data), "-o", str(tmp_path / "m.keras"), flag, value) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and flag in err[0] and "Traceback" not in err[0]
+    assert not (tmp_path / "m.keras").exists()

@@ -67,10 +67,13 @@ def command(project_dir: Path, jobs: int | None, make_args: tuple[str, ...]):
     meta = res["meta"]
     click.echo(f"built {res['firmware']}")
     size = res["size"]
-    for k, v in memory_rows(size, meta):
-        if v is not None:
-            click.echo(f"  {k:<20} {v:>10,} bytes")
-    _cortex_m_memory_table(res)
+    # Cortex-M: one table, read off the ELF's section headers (flash = the flashed image,
+    # firmware.bin, alignment gaps included; RAM = the RAM output sections .data/.bss/.stack)
+    # and split with the link map. Host: binutils `size` (text+data, data+bss).
+    if not _cortex_m_memory_table(res):
+        for k, v in memory_rows(size, meta):
+            if v is not None:
+                click.echo(f"  {k:<20} {v:>10,} bytes")
 
 
 def memory_rows(size: dict | None, meta: dict) -> list[tuple[str, int | None]]:
@@ -89,13 +92,14 @@ def memory_rows(size: dict | None, meta: dict) -> list[tuple[str, int | None]]:
     return [("weights (flash)", weights), ("arena (RAM)", arena)]
 
 
-def _cortex_m_memory_table(res: dict) -> None:
-    """Cortex-M firmware: flash/RAM split read off the ELF and its link map (helper D)."""
+def _cortex_m_memory_table(res: dict) -> bool:
+    """Cortex-M firmware: flash/RAM split read off the ELF and its link map (helper D).
+    False (nothing printed) for other targets."""
     from tinygen.targets import get_target
 
     target = get_target(res["meta"]["target"])
     if target.kind != "cortex-m":
-        return
+        return False
     from tinygen.targets.cortex_m import format_memory_report, memory_report
 
     rep = memory_report(res["firmware"], target)
@@ -107,3 +111,4 @@ def _cortex_m_memory_table(res: dict) -> None:
         click.echo(f"image for flashing: {binary} ({binary.stat().st_size:,} bytes"
                    + (f", written at 0x{target.extra['flash_window']:08x})" if "flash_window" in target.extra
                       else ")"))
+    return True

@@ -55,8 +55,10 @@ def command(model: Path, out_dir: Path, target: str | None, backend: str, force:
         ("layers", f"{len(code.code_layers)} ({len(code.layers) - len(code.code_layers)} reshapes folded away)"),
         ("weights (flash)", f"{code.weight_bytes:,} bytes"),
         ("arena (RAM)", f"{code.arena_bytes:,} bytes"),
-        ("layer-by-layer peak", f"{code.plan.ideal_peak:,} bytes (no overlap; the arena can be smaller: "
-                                "a layer may write over input it has already read)"),
+        ("layer-by-layer peak", f"{code.plan.ideal_peak:,} bytes (no overlap"
+                                # the explanation only when it explains something
+                                + ("; the arena can be smaller: a layer may write over input it has already read)"
+                                   if code.arena_bytes < code.plan.ideal_peak else ")")),
     ]
     width = max(len(k) for k, _ in rows)
     click.echo(f"generated {out_dir}/")

@@ -1,6 +1,8 @@
 """`tinygen train`: train a small float model sized for a microcontroller from a CSV or NPZ file."""
 from __future__ import annotations
 
+import math
+
 import click
 
 from tinygen.train.architectures import ARCHS
@@ -8,6 +10,13 @@ from tinygen.train.architectures import ARCHS
 
 def _arch_help() -> str:
     return "Architecture, see above (default: by the rank of one sample: 1 mlp, 2 cnn1d, 3 cnn2d)."
+
+
+def _finite(ctx, param, value):
+    # FloatRange lets nan through (every comparison with nan is false); inf is no learning rate either.
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"{value} is not a finite number", ctx=ctx, param=param)
+    return value
 
 
 @click.command("train")
@@ -26,8 +35,9 @@ def _arch_help() -> str:
               help="Reshape each row's flat features to this shape (cnn2d/dscnn: H,W,C; cnn1d: length,channels).")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seeds weights, shuffling and the held-out split (training is deterministic).")
-@click.option("--batch-size", type=int, default=32, show_default=True)
-@click.option("--learning-rate", type=float, default=0.005, show_default=True, help="Adam learning rate.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
+@click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=0.005, show_default=True,
+              callback=_finite, help="Adam learning rate (> 0).")
 @click.option("--force", is_flag=True, help="Overwrite OUT if it exists.")
 def command(data, out, label, task, arch, epochs, input_shape, seed, batch_size, learning_rate, force):
     """Train a small MCU-sized model on DATA (CSV with a header, or NPZ with x, y[, x_test, y_test]).

@@ -210,6 +210,27 @@ def _flash_image_bytes(elf, objdump: str = "arm-none-eabi-objdump") -> int | Non
     return None if lo is None else hi - lo
 
 
+def _ram_section_bytes(elf, ram_lo: int, ram_hi: int, objdump: str = "arm-none-eabi-objdump") -> int | None:
+    """Bytes of the allocated output sections (.data, .bss, .stack, ...) whose run
+    address lies in RAM, padding inside them included: what `size` calls data+bss."""
+    import re
+    import subprocess
+
+    r = subprocess.run([objdump, "-h", str(elf)], capture_output=True, text=True)
+    if r.returncode != 0:
+        return None
+    lines = r.stdout.splitlines()
+    row = re.compile(r"^\s*\d+\s+(\S+)\s+([0-9a-fA-F]+)\s+([0-9a-fA-F]+)\s+([0-9a-fA-F]+)\s")
+    total = 0
+    for i, line in enumerate(lines):
+        m = row.match(line)
+        if not m or i + 1 >= len(lines) or "ALLOC" not in lines[i + 1]:
+            continue
+        if ram_lo <= int(m.group(3), 16) < ram_hi:
+            total += int(m.group(2), 16)
+    return total
+
+
 def memory_report(elf, target: Target) -> dict:
     """Flash (weights, model code, kernels, runtime) and RAM (arena, stack, other)
     of a built firmware, from its link map (build/firmware.map) and symbols."""
@@ -241,6 +262,11 @@ def memory_report(elf, target: Target) -> dict:
     arena, stack = _arena_and_stack(elf)
     if arena is not None:
         ram_other -= arena
+    # The RAM total is the output sections' extent (alignment padding the map lists
+    # nowhere included), like the flash total is the image's; "other" is the rest.
+    ram_sections = _ram_section_bytes(elf, ram_lo, ram_hi)
+    if ram_sections is not None:
+        ram_other = ram_sections - (arena or 0) - (stack or 0)
     return {
         "flash": {**flash, "total": sum(flash.values())},
         "ram": {"arena": arena, "stack": stack, "other": max(ram_other, 0),

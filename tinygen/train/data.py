@@ -78,8 +78,13 @@ class Labels:
 
 # --------------------------------------------------------------------------- reading
 
-def load_data(path: str | Path, label: str | None = None, require_labels: bool = True) -> Dataset:
-    """Read a CSV or NPZ file (see module docstring). TinygenError on anything malformed."""
+def load_data(path: str | Path, label: str | None = None, require_labels: bool = True,
+              features: Sequence[str] | None = None) -> Dataset:
+    """Read a CSV or NPZ file (see module docstring). TinygenError on anything malformed.
+
+    `features` (CSV only): take exactly these columns as the features, by name and in
+    this order (the caller has checked they are all in the header); other columns
+    besides the label are ignored."""
     p = Path(path)
     if not p.exists():
         raise TinygenError(f"data file not found: {p}")
@@ -89,7 +94,7 @@ def load_data(path: str | Path, label: str | None = None, require_labels: bool =
     if suffix == ".npz":
         ds = _load_npz(p, require_labels)
     elif suffix in (".csv", ".txt"):
-        ds = _load_csv(p, label, require_labels)
+        ds = _load_csv(p, label, require_labels, features)
     else:
         raise TinygenError(f"unknown data format '{p.suffix}' for {p}: expected .csv (with a header) or .npz "
                            "(arrays x, y[, x_test, y_test])")
@@ -140,7 +145,8 @@ def _numeric(a: np.ndarray, p: Path, name: str) -> np.ndarray:
     return a.astype(np.float32)
 
 
-def _load_csv(p: Path, label: str | None, require_labels: bool) -> Dataset:
+def _load_csv(p: Path, label: str | None, require_labels: bool,
+              features: Sequence[str] | None = None) -> Dataset:
     try:
         with open(p, newline="", encoding="utf-8-sig") as f:
             rows = [r for r in csv.reader(f) if r and any(c.strip() for c in r)]
@@ -170,7 +176,13 @@ def _load_csv(p: Path, label: str | None, require_labels: bool) -> Dataset:
         li = None  # calibration data: the caller decides whether the last column is a label
     if li is not None and len(header) < 2:
         raise TinygenError(f"{p}: only one column ('{header[0]}'): need feature columns besides the label")
-    feat_idx = [i for i in range(len(header)) if i != li]
+    if features is not None:
+        missing = [c for c in features if c not in header]
+        if missing:
+            raise TinygenError(f"{p}: no feature column '{missing[0]}'; columns are: {', '.join(header)}")
+        feat_idx = [header.index(c) for c in features]
+    else:
+        feat_idx = [i for i in range(len(header)) if i != li]
     x = np.empty((len(body), len(feat_idx)), dtype=np.float32)
     ys: list[str] = []
     for r, row in enumerate(body, start=2):

@@ -226,11 +226,23 @@ def _csv_header(path: Path) -> list[str]:
 
 
 def load_calibration(path: Path, meta: dict | None, n_features: int) -> D.Dataset:
-    """Read calibration data; find its label column the way train did (labels are optional)."""
+    """Read calibration data; find its label column the way train did (labels are optional).
+
+    When the sidecar records the training CSV's feature columns, a calibration CSV must
+    have every one of them: they are taken by name, in the training order; other columns
+    (the recorded label column among them) are ignored."""
     label = None
     if path.suffix.lower() in (".csv", ".txt") and path.is_file():
         header = _csv_header(path)
         want = (meta or {}).get("label_column")
+        features = (meta or {}).get("feature_columns")
+        if features:
+            for col in features:
+                if col not in header:
+                    raise TinygenError(f"calibration CSV lacks feature column '{col}' "
+                                       f"(the model was trained on {','.join(features)}): {path}")
+            label = want if want and want in header and want not in features else None
+            return D.load_data(path, label=label, require_labels=False, features=list(features))
         if want and want in header:
             label = want
         elif "label" in header:
