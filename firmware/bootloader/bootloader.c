@@ -267,6 +267,23 @@ static void cmd_write_memory(void)
     put_byte(AN3155_ACK);
 }
 
+/* The end both erase commands share: the host's XOR check byte must equal
+ * `check` and every page must exist; then erase the `selected` sectors (a bit
+ * per sector) and ACK, or erase nothing and NACK. */
+static void finish_erase(uint32_t selected, int bad, uint8_t check)
+{
+    if (get_byte() != check || bad) {
+        put_byte(AN3155_NACK);
+        return;
+    }
+    for (unsigned s = 0; s < TG_FLASH_SECTORS; ++s) {
+        if ((selected >> s) & 1u) {
+            erase_sector(s);
+        }
+    }
+    put_byte(AN3155_ACK);
+}
+
 /* ERASE (0x43): N = pages - 1 then N + 1 one-byte page numbers and the XOR
  * of all; or 0xFF 0x00 for the whole flash. */
 static void cmd_erase(void)
@@ -294,16 +311,7 @@ static void cmd_erase(void)
             selected |= 1u << page;
         }
     }
-    if (get_byte() != check || bad) {
-        put_byte(AN3155_NACK);
-        return;
-    }
-    for (unsigned s = 0; s < TG_FLASH_SECTORS; ++s) {
-        if ((selected >> s) & 1u) {
-            erase_sector(s);
-        }
-    }
-    put_byte(AN3155_ACK);
+    finish_erase(selected, bad, check);
 }
 
 /* EXTENDED ERASE (0x44): 2-byte N (MSB first) = pages - 1, then N + 1 two-byte
@@ -338,16 +346,7 @@ static void cmd_extended_erase(void)
             selected |= 1u << page;
         }
     }
-    if (get_byte() != check || bad) {
-        put_byte(AN3155_NACK);
-        return;
-    }
-    for (unsigned s = 0; s < TG_FLASH_SECTORS; ++s) {
-        if ((selected >> s) & 1u) {
-            erase_sector(s);
-        }
-    }
-    put_byte(AN3155_ACK);
+    finish_erase(selected, bad, check);
 }
 
 /* GO: the address names a vector table (flash window or RAM); the image
